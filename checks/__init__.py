@@ -1,0 +1,63 @@
+"""Registry of the paper's checkable claims, run by ``paper_checks.py``.
+
+Each check is a function ``fn(seed: int, full: bool) -> (measured: str, passed: bool)``
+registered with :func:`check` under an id, the paper reference and the claim in words.
+Modules ``checks/<topic>.py`` register their checks on import; ``all_checks()`` imports
+them all and returns the registry in a stable order.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import Callable
+
+CheckFunction = Callable[[int, bool], tuple[str, bool]]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    reference: str
+    claim: str
+    function: CheckFunction
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    reference: str
+    claim: str
+    measured: str
+    passed: bool
+    seconds: float
+
+
+_REGISTRY: dict[str, Check] = {}
+
+
+def check(id: str, reference: str, claim: str) -> Callable[[CheckFunction], CheckFunction]:
+    """Register ``fn(seed, full) -> (measured, passed)`` as the check ``id``."""
+
+    def register(fn: CheckFunction) -> CheckFunction:
+        if id in _REGISTRY and _REGISTRY[id].function is not fn:
+            raise ValueError(f"check id {id!r} is registered twice")
+        _REGISTRY[id] = Check(id, reference, claim, fn)
+        return fn
+
+    return register
+
+
+def all_checks() -> list[Check]:
+    """Import every ``checks.<module>`` and return the registered checks, in id order."""
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    return [_REGISTRY[key] for key in sorted(_REGISTRY, key=_natural_key)]
+
+
+def _natural_key(check_id: str) -> tuple:
+    # "M2" < "M10": compare the numeric parts as numbers.
+    import re
+
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", check_id))

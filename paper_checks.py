@@ -1,0 +1,169 @@
+"""Re-derive every checkable claim of the paper and print a verdict table.
+
+Usage::
+
+    python paper_checks.py                 # every check at a reduced size
+    python paper_checks.py --full          # the paper's sizes
+    python paper_checks.py --only T1 F6a   # a subset, by id
+    python paper_checks.py --list          # the ids and claims, without running them
+
+Each row: id, paper reference, the claim, what was measured, the verdict.  The table and a
+manifest (seed, sizes, package versions, git revision) are written to OUT/report.md and
+OUT/results.json.  Exit status 1 if any check fails, 2 on bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+MANIFEST_NAME = "results.json"
+PACKAGES = ("numpy", "scipy", "numba", "pandas", "sympy", "matplotlib", "seaborn")
+
+
+def _git_revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
+                               text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _prepare_out(out: Path, force: bool) -> None:
+    """Refuse an existing directory holding other files, unless it is an earlier run's or --force."""
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --out {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).exists() and not force:
+        raise SystemExit(f"error: --out {out} exists and holds other files; "
+                         "choose another directory or pass --force")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _table(results) -> list[str]:
+    header = "| id | paper | claim | measured | verdict |"
+    lines = [header, "|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r.id} | {r.reference} | {r.claim} | {r.measured} | "
+                     f"{'PASS' if r.passed else 'FAIL'} |")
+    return lines
+
+
+def _print_table(results) -> None:
+    widths = [max(len(r.id) for r in results), max(len(r.reference) for r in results)]
+    for r in results:
+        verdict = "PASS" if r.passed else "FAIL"
+        print(f"{verdict:<5} {r.id:<{widths[0]}}  {r.reference:<{widths[1]}}  {r.claim}")
+        print(f"{'':<5} {'':<{widths[0]}}  {'':<{widths[1]}}  -> {r.measured}  ({r.seconds:.1f} s)")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="run at the paper's sizes (slow)")
+    parser.add_argument("--only", nargs="+", metavar="ID", help="run only these check ids")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random check (default 0)")
+    parser.add_argument("--out", type=Path, default=REPO / "paper_checks_out",
+                        help="directory for report.md and results.json (default ./paper_checks_out)")
+    parser.add_argument("--force", action="store_true", help="write into an --out that holds other files")
+    parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    args = parser.parse_args(argv)
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0; got {args.seed}")
+    return args, parser
+
+
+def main(argv=None) -> int:
+    args, parser = parse_args(argv)
+    from checks import CheckResult, all_checks
+
+    registry = all_checks()
+    known = {c.id: c for c in registry}
+    if args.list:
+        for c in registry:
+            print(f"{c.id:<8} {c.reference:<24} {c.claim}")
+        return 0
+    if args.only:
+        unknown = [i for i in args.only if i not in known]
+        if unknown:
+            parser.error(f"--only: unknown check id(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        selected = [known[i] for i in args.only]
+    else:
+        selected = registry
+    _prepare_out(args.out, args.force)
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        tqdm = None
+    results = []
+    iterator = tqdm(selected, desc="checks", unit="check", file=sys.stderr,
+                    disable=not sys.stderr.isatty()) if tqdm else selected
+    for c in iterator:
+        start = time.perf_counter()
+        try:
+            measured, passed = c.function(args.seed, args.full)
+        except Exception as exc:  # a crashing check is a failed check, reported as such
+            measured, passed = f"error: {type(exc).__name__}: {exc}", False
+        results.append(CheckResult(c.id, c.reference, c.claim, measured, bool(passed),
+                                   time.perf_counter() - start))
+
+    _print_table(results)
+    n_failed = sum(not r.passed for r in results)
+    print(f"\n{len(results) - n_failed} passed, {n_failed} failed")
+
+    manifest = {
+        "seed": args.seed,
+        "size": "full" if args.full else "reduced",
+        "only": args.only,
+        "git_revision": _git_revision(),
+        "versions": _versions(),
+        "checks": [r.__dict__ for r in results],
+    }
+    report = ["# hnslab paper checks", "",
+              f"seed {args.seed}, {'full' if args.full else 'reduced'} size, "
+              f"git {manifest['git_revision']}, "
+              + ", ".join(f"{k} {v}" for k, v in manifest["versions"].items()), "",
+              *_table(results), "",
+              f"{len(results) - n_failed} passed, {n_failed} failed", ""]
+    _atomic_write(args.out / "report.md", "\n".join(report))
+    _atomic_write(args.out / MANIFEST_NAME, json.dumps(manifest, indent=2))
+    print(f"report: {args.out / 'report.md'}")
+    return 1 if n_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

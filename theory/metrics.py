@@ -1,0 +1,757 @@
+"""Exact ranking metrics: AUC, one-way / two-way / lower-left partial AUC, Top-K metrics.
+
+Every metric here is a function of the *block sequence* of a ranking, read from the highest
+score down: a block is either a run of items of one label, or a group of tied items
+holding ``p`` positives and ``q`` negatives.  The empirical ROC curve walks the blocks: a
+block moves it from (FPR, TPR) = (u / n_neg, t / n_pos) to ((u + q) / n_neg, (t + p) / n_pos)
+along a straight segment, so a tie group is a diagonal segment and every tied
+(positive, negative) pair counts 1/2, as in scikit-learn's ``roc_auc_score``.  Top-K
+metrics use the same blocks with the *expected value under uniformly random
+tie-breaking*: each position of a tie group holds a positive with probability p / (p + q),
+the convention of scikit-learn's ``ndcg_score`` (``ignore_ties=False``).
+
+Layout (ranx style): small ``@njit(cache=True)`` row kernels (``blocks_from_row``,
+``area_curve_row``, ``topk_row``) that the simulators and the trainer call directly, one
+parallel batch driver over fixed chunks of rankings, and thin public functions that share
+one validation path (``_check_rankings``).
+
+Conventions of the public functions follow scikit-learn: ``y_true`` first (bool, True =
+positive; 0/1 integers accepted), then ``y_score``; both of shape (n_items,) for one ranking
+(returns a float) or (n_lists, n_items) for a batch (returns an array with one value per row).
+
+References
+----------
+Shi et al., "On the Theories Behind Hard Negative Sampling for Recommendation", WWW 2023
+(equation numbers below refer to it; see ../shared/PAPER.md).
+McClish, "Analyzing a portion of the ROC curve", Medical Decision Making 9(3), 1989.
+Yang et al., "When All We Need is a Piece of the Pie", ICML 2021 (two-way partial AUC).
+Shi et al., "Lower-Left Partial AUC", WWW 2024 (LLPAUC).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = [
+    "auc",
+    "opauc",
+    "opauc_curve",
+    "tpauc",
+    "llpauc",
+    "precision_at_k",
+    "recall_at_k",
+    "ndcg_at_k",
+    "hit_rate_at_k",
+    "ranking_metrics",
+    "RankingMetrics",
+    "normalize_opauc",
+    "raw_opauc",
+    "OPAUC_NORMALIZATIONS",
+    "blocks_from_row",
+    "blocks_from_positions",
+    "SENTINELS",
+    "area_curve_row",
+    "topk_row",
+    "discount_table",
+]
+
+OPAUC_NORMALIZATIONS = ("none", "beta", "mcclish")
+RECALL_DENOMINATORS = ("positives", "min_k_positives")
+ON_UNDEFINED = ("raise", "nan")
+
+# Rankings per parallel work item; fixed so that work splits the same way on any thread count.
+_CHUNK_ROWS = 64
+
+
+# --------------------------------------------------------------------------------------
+# Row kernels (shared with simulations/ and the trainer: one source of truth)
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def _cell(x, low, inv_width, n_cells):
+    """Grid cell of a score: monotone non-decreasing in x, clamped to [0, n_cells - 1]."""
+    # min/max rather than branches; an infinite t (extreme spread) clamps too.
+    t = min(max((x - low) * inv_width, 0.0), n_cells - 0.5)
+    return int(t)
+
+
+@njit(cache=True)
+def _build_grid(pos_sorted, n_pos, grid):
+    """Bucket the sorted positives on a uniform grid of ``len(grid) - 1`` cells.
+
+    ``grid[c]`` = number of positives whose cell is < c.  Because ``_cell`` is monotone, a
+    positive in a lower cell than x is < x and one in a higher cell is > x, so the first
+    positive >= x lies in ``[grid[c], grid[c + 1]]`` for x's cell c.
+    Returns (low, inv_width, largest number of positives in one cell).
+    """
+    n_cells = grid.shape[0] - 1
+    grid[:] = 0
+    if n_pos == 0:
+        return 0.0, 0.0, 0
+    low = pos_sorted[0]
+    spread = pos_sorted[n_pos - 1] - low
+    inv_width = n_cells / spread if 0.0 < spread < np.inf else 0.0
+    for i in range(n_pos):
+        grid[_cell(pos_sorted[i], low, inv_width, n_cells) + 1] += 1
+    crowded = 0
+    for c in range(n_cells):
+        crowded = max(crowded, grid[c + 1])
+        grid[c + 1] += grid[c]
+    return low, inv_width, crowded
+
+
+@njit(cache=True)
+def _lower_bound(pos_sorted, grid, low, inv_width, x):
+    """Index of the first positive >= x: grid lookup, then binary search inside the cell."""
+    c = _cell(x, low, inv_width, grid.shape[0] - 1)
+    lo = grid[c]
+    hi = grid[c + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if pos_sorted[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+# Positives probed per grid cell on the branch-free path; pos_sorted needs this many +inf
+# sentinels after its last positive.
+SENTINELS = 4
+
+
+@njit(cache=True)
+def _push_block(block_pos, block_neg, nb, p, q):
+    """Append a block, merging a single-label block into a previous one of the same label."""
+    if p == 0 and q == 0:
+        return nb
+    if nb > 0 and (p == 0 or q == 0):
+        prev_p = block_pos[nb - 1]
+        prev_q = block_neg[nb - 1]
+        if (q == 0 and prev_q == 0) or (p == 0 and prev_p == 0):
+            block_pos[nb - 1] = prev_p + p
+            block_neg[nb - 1] = prev_q + q
+            return nb
+    block_pos[nb] = p
+    block_neg[nb] = q
+    return nb + 1
+
+
+@njit(cache=True)
+def blocks_from_row(scores, labels, pos_sorted, n_pos, grid, counts, block_pos, block_neg):
+    """Blocks of one ranking, highest score first, without sorting the negatives.
+
+    Each negative is placed between the sorted positive scores (a grid lookup, then a
+    search within one cell), so a ranking costs about O(n_items) after sorting its
+    positives: only the number of negatives between consecutive positives matters to any
+    metric here, so the negatives are never sorted.
+
+    Parameters
+    ----------
+    scores : float64 array (n_items,)
+    labels : int8 or bool array (n_items,); 1 = positive, 0 = negative, any other value
+        (e.g. -1 for a training item in a full-ranking evaluation) is ignored.
+    pos_sorted : float64 array of length >= n_pos + SENTINELS: the positive scores ascending
+        in its first ``n_pos`` entries, then +inf (sentinels).
+    grid : int64 scratch array of length >= 2; ``2 * n_pos + 1`` gives about half a
+        positive per cell.
+    counts : int64 scratch array of length >= 2 * n_pos + 2.
+    block_pos, block_neg : int64 arrays of length >= n_items, filled in place: block b holds
+        ``block_pos[b]`` positives and ``block_neg[b]`` negatives; a block with both > 0 is a
+        group of tied scores; consecutive single-label runs are merged.
+
+    Returns
+    -------
+    (n_blocks, n_neg) : the number of blocks and of negatives.
+    """
+    # counts[2 i] = negatives strictly between positives i - 1 and i (i = n_pos: above all);
+    # counts[2 i + 1] = negatives tied with positive i.  Branch-free: every item is placed,
+    # and only negatives add to the counts.
+    counts[: 2 * n_pos + 2] = 0
+    low, inv_width, crowded = _build_grid(pos_sorted, n_pos, grid)
+    n_cells = grid.shape[0] - 1
+    n_items = scores.shape[0]
+    if crowded <= SENTINELS:
+        # Every cell holds <= 4 positives and later cells hold only larger ones, so the
+        # lower bound is the cell start plus four comparisons: no branch, no search.
+        # (np.int64 casts keep numba from boxing the comparisons as Python bools.)
+        for j in range(n_items):
+            x = scores[j]
+            lo = grid[_cell(x, low, inv_width, n_cells)]
+            idx = (lo + np.int64(pos_sorted[lo] < x) + np.int64(pos_sorted[lo + 1] < x)
+                   + np.int64(pos_sorted[lo + 2] < x) + np.int64(pos_sorted[lo + 3] < x))
+            counts[2 * idx + np.int64(pos_sorted[idx] == x)] += np.int64(labels[j] == 0)
+    else:  # clustered or tied positives: search within the crowded cells
+        for j in range(n_items):
+            x = scores[j]
+            idx = _lower_bound(pos_sorted, grid, low, inv_width, x)
+            counts[2 * idx + np.int64(pos_sorted[idx] == x)] += np.int64(labels[j] == 0)
+    n_neg = 0
+    for i in range(2 * n_pos + 2):
+        n_neg += counts[i]
+    nb = _push_block(block_pos, block_neg, 0, 0, counts[2 * n_pos])
+    i = n_pos - 1
+    while i >= 0:
+        value = pos_sorted[i]
+        last = i
+        while i >= 0 and pos_sorted[i] == value:
+            i -= 1
+        first = i + 1
+        nb = _push_block(block_pos, block_neg, nb, last - first + 1, counts[2 * first + 1])
+        nb = _push_block(block_pos, block_neg, nb, 0, counts[2 * first])
+    return nb, n_neg
+
+
+@njit(cache=True)
+def blocks_from_positions(positions, n_pos, n_items, block_pos, block_neg):
+    """Blocks of an untied ranking given the ranks of its positives.
+
+    Parameters
+    ----------
+    positions : int array, the 0-based ranks (0 = top) of the positives, strictly
+        ascending, in its first ``n_pos`` entries; every other rank below ``n_items`` holds
+        a negative.
+    block_pos, block_neg : int64 arrays of length >= n_items, filled in place (see
+        :func:`blocks_from_row`).
+
+    Returns
+    -------
+    int
+        The number of blocks.
+    """
+    nb = 0
+    next_rank = 0
+    for i in range(n_pos):
+        nb = _push_block(block_pos, block_neg, nb, 0, positions[i] - next_rank)
+        nb = _push_block(block_pos, block_neg, nb, 1, 0)
+        next_rank = positions[i] + 1
+    return _push_block(block_pos, block_neg, nb, 0, n_items - next_rank)
+
+
+@njit(cache=True)
+def _excess_integral(t0, slope, length, level):
+    """Integral over x in [0, length] of max(t0 + slope * x - level, 0), slope >= 0."""
+    if length <= 0.0:
+        return 0.0
+    if slope == 0.0:
+        return max(t0 - level, 0.0) * length
+    cross = (level - t0) / slope
+    if cross <= 0.0:
+        return (t0 - level) * length + 0.5 * slope * length * length
+    if cross >= length:
+        return 0.0
+    rest = length - cross
+    return 0.5 * slope * rest * rest
+
+
+@njit(cache=True)
+def area_curve_row(block_pos, block_neg, n_blocks, n_neg, betas, level, out):
+    """Area under the empirical ROC over FPR in [0, beta] and above TPR ``level``, in counts.
+
+    Writes ``out[b] = integral_0^{beta_b n_neg} max(T(u) - level, 0) du`` for each beta_b,
+    where u counts negatives and T(u) positives along the ROC walk of the blocks (tie groups
+    are straight segments).  Dividing by n_pos * n_neg gives the raw OPAUC (level = 0,
+    Eq. 7/8, exact for fractional beta * n_neg) or the raw TPAUC (level = alpha * n_pos).
+
+    ``betas`` must be ascending in (0, 1]; ``out`` has the same length.
+    """
+    n_betas = betas.shape[0]
+    b = 0
+    u = 0.0
+    t = 0.0
+    area = 0.0
+    for k in range(n_blocks):
+        p = block_pos[k]
+        q = block_neg[k]
+        if q == 0:
+            t += p
+            continue
+        slope = p / q
+        u_end = u + q
+        while b < n_betas and betas[b] * n_neg <= u_end:
+            out[b] = area + _excess_integral(t, slope, betas[b] * n_neg - u, level)
+            b += 1
+        if b == n_betas:
+            return
+        area += _excess_integral(t, slope, float(q), level)
+        u = u_end
+        t += p
+    while b < n_betas:  # only reached through rounding at beta = 1
+        out[b] = area
+        b += 1
+
+
+@njit(cache=True)
+def discount_table(max_k):
+    """``D[k] = sum_{p=1..k} 1 / log2(p + 1)`` for k = 0..max_k (cumulative DCG discounts)."""
+    table = np.zeros(max_k + 1)
+    for p in range(1, max_k + 1):
+        table[p] = table[p - 1] + 1.0 / np.log2(p + 1.0)
+    return table
+
+
+@njit(cache=True)
+def topk_row(block_pos, block_neg, n_blocks, ks, discounts, hits_out, dcg_out, hit_prob_out):
+    """Expected hits, DCG and P(at least one hit) in the top k, for ascending ``ks``.
+
+    Ties are broken uniformly at random and the expectation is taken exactly: in a block of
+    p positives and q negatives starting after position s, each of its positions holds a
+    positive with probability p / (p + q); the chance that its first t positions hold no
+    positive is C(q, t) / C(p + q, t).  For untied rankings these are the plain values.
+    ``discounts`` is ``discount_table(m)`` with m >= min(max(ks), n_items).
+    A k beyond the ranking's length counts the whole ranking.
+    """
+    n_ks = ks.shape[0]
+    c = 0
+    start = 0
+    hits = 0.0
+    dcg = 0.0
+    for blk in range(n_blocks):
+        p = block_pos[blk]
+        q = block_neg[blk]
+        size = p + q
+        end = start + size
+        frac = p / size
+        while c < n_ks and ks[c] <= end:
+            taken = ks[c] - start
+            hits_out[c] = hits + frac * taken
+            dcg_out[c] = dcg + frac * (discounts[ks[c]] - discounts[start])
+            if hits > 0.0:
+                hit_prob_out[c] = 1.0
+            elif p == 0:
+                hit_prob_out[c] = 0.0
+            else:
+                none = 1.0  # C(q, taken) / C(size, taken)
+                for i in range(taken):
+                    none *= (q - i) / (size - i)
+                hit_prob_out[c] = 1.0 - none
+            c += 1
+        hits += p
+        dcg += frac * (discounts[end] - discounts[start]) if p > 0 else 0.0
+        start = end
+    while c < n_ks:  # k beyond the ranking: the whole ranking is the top k
+        hits_out[c] = hits
+        dcg_out[c] = dcg
+        hit_prob_out[c] = 1.0 if hits > 0.0 else 0.0
+        c += 1
+
+
+# --------------------------------------------------------------------------------------
+# Batch kernels
+# --------------------------------------------------------------------------------------
+@njit(parallel=True, cache=True)
+def _gather_positives(labels, scores, pos_out):
+    """Copy each row's positive scores to the left of ``pos_out``; pad the rest with +inf.
+
+    The padding keeps the real scores first after an ascending sort (scores are checked
+    finite before this point).
+    """
+    n_rows, n_items = labels.shape
+    n_chunks = (n_rows + _CHUNK_ROWS - 1) // _CHUNK_ROWS
+    for chunk in prange(n_chunks):
+        for r in range(chunk * _CHUNK_ROWS, min(n_rows, (chunk + 1) * _CHUNK_ROWS)):
+            ip = 0
+            for j in range(n_items):
+                if labels[r, j] == 1:
+                    pos_out[r, ip] = scores[r, j]
+                    ip += 1
+            pos_out[r, ip:] = np.inf
+
+
+@njit(parallel=True, cache=True)
+def _metrics_kernel(scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts,
+                    area_out, hits_out, dcg_out, hit_prob_out):
+    """One bucketing pass per ranking, then every requested metric from its blocks."""
+    n_rows, n_items = scores.shape
+    n_chunks = (n_rows + _CHUNK_ROWS - 1) // _CHUNK_ROWS
+    for chunk in prange(n_chunks):
+        counts = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
+        grid_buffer = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
+        block_pos = np.empty(n_items, np.int64)
+        block_neg = np.empty(n_items, np.int64)
+        for r in range(chunk * _CHUNK_ROWS, min(n_rows, (chunk + 1) * _CHUNK_ROWS)):
+            grid = grid_buffer[: 2 * n_pos[r] + 2]
+            nb, n_neg = blocks_from_row(scores[r], labels[r], pos_sorted[r], n_pos[r],
+                                        grid, counts, block_pos, block_neg)
+            if betas.shape[0] > 0:
+                for lv in range(levels.shape[0]):
+                    area_curve_row(block_pos, block_neg, nb, n_neg, betas,
+                                   levels[lv] * n_pos[r], area_out[r, lv])
+            if ks.shape[0] > 0:
+                topk_row(block_pos, block_neg, nb, ks, discounts,
+                         hits_out[r], dcg_out[r], hit_prob_out[r])
+
+
+# --------------------------------------------------------------------------------------
+# Validation (one path for every public function)
+# --------------------------------------------------------------------------------------
+def _check_rankings(y_true, y_score):
+    """Validate labels and scores; return 2-D (bool, float64) arrays and a 'single' flag."""
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score)
+    if y_true.ndim not in (1, 2):
+        raise ValueError(f"y_true must be 1-D (one ranking) or 2-D (n_lists, n_items); got ndim={y_true.ndim}")
+    if y_true.shape != y_score.shape:
+        raise ValueError(f"y_true and y_score must have the same shape; got {y_true.shape} and {y_score.shape}")
+    if y_true.shape[-1] == 0:
+        raise ValueError("y_true and y_score must hold at least one item per ranking")
+    if y_true.dtype != np.bool_:
+        if not (np.issubdtype(y_true.dtype, np.integer) or np.issubdtype(y_true.dtype, np.floating)):
+            raise ValueError(f"y_true must be boolean or contain only 0 and 1; got dtype {y_true.dtype}")
+        if not np.all((y_true == 0) | (y_true == 1)):
+            raise ValueError("y_true must be boolean or contain only 0 and 1")
+        y_true = y_true == 1
+    if not (np.issubdtype(y_score.dtype, np.floating) or np.issubdtype(y_score.dtype, np.integer)):
+        raise ValueError(f"y_score must be numeric; got dtype {y_score.dtype}")
+    y_score = y_score.astype(np.float64, copy=False)
+    if not np.isfinite(y_score).all():
+        bad = np.argwhere(~np.isfinite(y_score))[0]
+        raise ValueError(f"y_score must be finite (no NaN or inf); found {y_score[tuple(bad)]} at index {tuple(int(x) for x in bad)}")
+    single = y_true.ndim == 1
+    return (np.ascontiguousarray(np.atleast_2d(y_true)),
+            np.ascontiguousarray(np.atleast_2d(y_score)), single)
+
+
+def _check_fraction(value, name, *, allow_zero=False):
+    """A float in (0, 1] (or [0, 1] with allow_zero)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in {'[0' if allow_zero else '(0'}, 1]; got {value!r}") from None
+    low_ok = value >= 0.0 if allow_zero else value > 0.0
+    if not (low_ok and value <= 1.0):
+        raise ValueError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1]; got {value}")
+    return value
+
+
+def _check_betas(betas):
+    arr = np.asarray(betas, dtype=np.float64).reshape(-1) if np.size(betas) else np.empty(0)
+    if arr.size == 0:
+        raise ValueError("betas must hold at least one value in (0, 1]")
+    if not np.all((arr > 0.0) & (arr <= 1.0)):
+        bad = arr[~((arr > 0.0) & (arr <= 1.0))][0]
+        raise ValueError(f"betas must all be in (0, 1]; got {bad}")
+    return arr
+
+
+def _check_k(k, name="k"):
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= 1; got {k!r}")
+    if k < 1:
+        raise ValueError(f"{name} must be an integer >= 1; got {k}")
+    return int(k)
+
+
+def _check_choice(value, name, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
+    return value
+
+
+def _undefined_rows(mask, on_undefined, what):
+    """Raise for the first undefined row, or return the mask for NaN filling."""
+    _check_choice(on_undefined, "on_undefined", ON_UNDEFINED)
+    if on_undefined == "raise" and mask.any():
+        row = int(np.flatnonzero(mask)[0])
+        raise ValueError(f"ranking (row) {row} has {what}: the metric is undefined there; "
+                         "pass on_undefined='nan' to get NaN for such rows")
+    return mask
+
+
+# --------------------------------------------------------------------------------------
+# One pass for a batch of rankings
+# --------------------------------------------------------------------------------------
+class RankingMetrics(NamedTuple):
+    """Raw per-ranking quantities from one pass; see :func:`ranking_metrics`."""
+
+    n_pos: np.ndarray          # (n_lists,) positives per ranking
+    n_neg: np.ndarray          # (n_lists,) negatives per ranking
+    betas: np.ndarray          # (n_betas,) as given
+    area: np.ndarray           # (n_lists, n_levels, n_betas) ROC area above each TPR level, in pair counts
+    ks: np.ndarray             # (n_ks,) as given
+    hits: np.ndarray           # (n_lists, n_ks) expected number of positives in the top k
+    dcg: np.ndarray            # (n_lists, n_ks) expected DCG@k (binary gains)
+    hit_prob: np.ndarray       # (n_lists, n_ks) P(at least one positive in the top k)
+
+
+def _sort_rows(matrix):
+    """Sort each row ascending in place with numpy's SIMD sort, two threads (it drops the GIL)."""
+    n_rows = matrix.shape[0]
+    if n_rows < 256 or matrix.shape[1] < 2:
+        matrix.sort(axis=1)
+        return
+    halves = [matrix[: n_rows // 2], matrix[n_rows // 2:]]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda part: part.sort(axis=1), halves))
+
+
+def ranking_metrics(y_true, y_score, betas=(), ks=(), levels=(0.0,)):
+    """Compute every block-based quantity of a batch of rankings in one pass.
+
+    One sort of each ranking's positive scores (numpy's SIMD sort, values only), then one
+    numba pass per ranking that places each negative between the sorted positives by binary
+    search (the negatives are never sorted), parallel over fixed chunks of rankings.
+
+    Parameters
+    ----------
+    y_true : array of shape (n_items,) or (n_lists, n_items), bool or 0/1.
+    y_score : array of the same shape, finite floats; higher ranks first.
+    betas : sequence of float in (0, 1], optional
+        FPR limits for the ROC areas (any order).
+    ks : sequence of int >= 1, optional
+        Cut-offs for the Top-K quantities (any order).
+    levels : sequence of float in [0, 1]
+        TPR levels alpha; ``area[:, l, b]`` is the ROC area over FPR in [0, beta_b] above
+        TPR alpha_l, in pair counts (divide by n_pos * n_neg).  Level 0 is OPAUC.
+
+    Returns
+    -------
+    RankingMetrics
+        Raw counts; the public metric functions normalise them and handle undefined rows.
+    """
+    y_true, y_score, _ = _check_rankings(y_true, y_score)
+    return _ranking_metrics(y_true, y_score, betas, ks, levels)
+
+
+def _ranking_metrics(y_true, y_score, betas=(), ks=(), levels=(0.0,)):
+    """:func:`ranking_metrics` on inputs already checked by ``_check_rankings``."""
+    betas = _check_betas(betas) if np.size(betas) else np.empty(0)
+    ks = np.asarray([_check_k(k, "ks") for k in np.ravel(ks)], dtype=np.int64)
+    levels = np.asarray([_check_fraction(a, "alpha", allow_zero=True) for a in np.ravel(levels)],
+                        dtype=np.float64)
+    n_rows, n_items = y_true.shape
+    labels = y_true.view(np.int8)  # bool is one byte: 1 = positive, 0 = negative
+    n_pos = np.count_nonzero(y_true, axis=1).astype(np.int64)
+    n_neg = n_items - n_pos
+    pos = np.empty((n_rows, int(n_pos.max()) + SENTINELS))  # room for the +inf sentinels
+    _gather_positives(labels, y_score, pos)
+    _sort_rows(pos)
+
+    beta_order = np.argsort(betas, kind="stable")
+    k_order = np.argsort(ks, kind="stable")
+    sorted_ks = ks[k_order]
+    discounts = discount_table(int(min(sorted_ks[-1], n_items)) if ks.size else 0)
+    area = np.zeros((n_rows, levels.size, betas.size))
+    hits = np.zeros((n_rows, ks.size))
+    dcg = np.zeros((n_rows, ks.size))
+    hit_prob = np.zeros((n_rows, ks.size))
+    # ks beyond the ranking are clipped for the kernel's discount lookups and restored after.
+    _metrics_kernel(y_score, labels, pos, n_pos, betas[beta_order], levels,
+                    np.minimum(sorted_ks, n_items), discounts, area, hits, dcg, hit_prob)
+    area[:, :, beta_order] = area.copy()
+    for out in (hits, dcg, hit_prob):
+        out[:, k_order] = out.copy()
+    return RankingMetrics(n_pos, n_neg, betas, area, ks, hits, dcg, hit_prob)
+
+
+def _finish(values, single):
+    return float(values[0]) if single else values
+
+
+# --------------------------------------------------------------------------------------
+# Conversions between OPAUC conventions
+# --------------------------------------------------------------------------------------
+def normalize_opauc(raw, beta, normalize):
+    """Convert a raw OPAUC (area in [0, beta]) to the named convention.
+
+    ``"none"``: the raw area, range [0, beta] (paper Eq. 8).
+    ``"beta"``: raw / beta, range [0, 1].
+    ``"mcclish"``: 1/2 (1 + (raw - beta^2/2) / (beta - beta^2/2)) (paper Eqs. 10-11 with
+    McClish's chance minimum beta^2/2 and maximum beta), the value of scikit-learn's
+    ``roc_auc_score(max_fpr=beta)``; 1/2 at chance, 1 for a perfect ranking.
+    Each is a positive affine map of the raw value, so Pearson correlations agree.
+    """
+    _check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
+    beta = np.asarray(beta, dtype=np.float64)
+    raw = np.asarray(raw, dtype=np.float64)
+    if normalize == "none":
+        out = raw
+    elif normalize == "beta":
+        out = raw / beta
+    else:
+        chance = 0.5 * beta * beta
+        out = 0.5 * (1.0 + (raw - chance) / (beta - chance))
+    return float(out) if out.ndim == 0 else out
+
+
+def raw_opauc(value, beta, normalize):
+    """Inverse of :func:`normalize_opauc`: the raw OPAUC area from a normalised value."""
+    _check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
+    beta = np.asarray(beta, dtype=np.float64)
+    value = np.asarray(value, dtype=np.float64)
+    if normalize == "none":
+        out = value
+    elif normalize == "beta":
+        out = value * beta
+    else:
+        chance = 0.5 * beta * beta
+        out = (2.0 * value - 1.0) * (beta - chance) + chance
+    return float(out) if out.ndim == 0 else out
+
+
+# --------------------------------------------------------------------------------------
+# Public metrics
+# --------------------------------------------------------------------------------------
+def _pairwise_defined(rm, on_undefined):
+    missing_pos = rm.n_pos == 0
+    missing_neg = rm.n_neg == 0
+    _undefined_rows(missing_pos, on_undefined, "no positive item")
+    _undefined_rows(missing_neg, on_undefined, "no negative item")
+    return missing_pos | missing_neg
+
+
+def opauc_curve(y_true, y_score, betas, normalize="none", *, on_undefined="raise"):
+    """One-way partial AUC for a grid of betas, from one sort per ranking.
+
+    ``OPAUC(beta) = integral_0^beta TPR(FPR^{-1}(s)) ds`` (paper Eq. 7 with alpha = 0),
+    computed exactly as the area under the empirical ROC curve: for n_neg * beta an integer
+    it is Eq. 8, ``1/(n_pos n_neg) #{(i, j): j among the top n_neg*beta negatives,
+    r_i > r_j}``; otherwise the next negative gets the fractional weight; tied pairs count 1/2.
+
+    Parameters
+    ----------
+    y_true, y_score : see module docstring.
+    betas : sequence of float in (0, 1]
+    normalize : {"none", "beta", "mcclish"}
+        "none" is the raw area, range [0, beta]; "beta" divides by beta, range [0, 1];
+        "mcclish" is scikit-learn's ``roc_auc_score(max_fpr=beta)``, range [0, 1] with
+        1/2 at chance (see :func:`normalize_opauc`).
+    on_undefined : {"raise", "nan"}
+        A ranking without positives or without negatives raises ValueError, or gives NaN.
+
+    Returns
+    -------
+    ndarray of shape (n_betas,) for one ranking, (n_lists, n_betas) for a batch.
+    """
+    _check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
+    y_true, y_score, single = _check_rankings(y_true, y_score)
+    rm = _ranking_metrics(y_true, y_score, betas=betas)
+    bad = _pairwise_defined(rm, on_undefined)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = rm.area[:, 0, :] / (rm.n_pos * rm.n_neg)[:, None]
+    values = normalize_opauc(raw, rm.betas[None, :], normalize)
+    values[bad] = np.nan
+    return values[0] if single else values
+
+
+def opauc(y_true, y_score, beta, normalize="none", *, on_undefined="raise"):
+    """One-way partial AUC, OPAUC(beta), paper Eqs. 7-8 (see :func:`opauc_curve`).
+
+    Raw range [0, beta] (``normalize="none"``, the paper's Eq. 8); ``"beta"`` divides by
+    beta; ``"mcclish"`` equals scikit-learn's ``roc_auc_score(max_fpr=beta)``.
+    """
+    beta = _check_fraction(beta, "beta")
+    values = opauc_curve(y_true, y_score, [beta], normalize, on_undefined=on_undefined)
+    return _finish(values[..., 0].reshape(-1), np.ndim(values) == 1)
+
+
+def auc(y_true, y_score, *, on_undefined="raise"):
+    """Area under the ROC curve, paper Eq. 6: ``P(r_i > r_j) + P(r_i = r_j) / 2``.
+
+    The Mann-Whitney statistic over (positive, negative) pairs; equals OPAUC(1) and
+    scikit-learn's ``roc_auc_score``.  Range [0, 1].
+    """
+    return opauc(y_true, y_score, 1.0, on_undefined=on_undefined)
+
+
+def tpauc(y_true, y_score, alpha, beta, *, on_undefined="raise"):
+    """Two-way partial AUC: ROC area inside TPR >= alpha and FPR <= beta (raw area).
+
+    ``TPAUC = integral_0^beta max(TPR(FPR^{-1}(s)) - alpha, 0) ds``, range
+    [0, beta (1 - alpha)] (Yang et al., ICML 2021).  ``alpha = 0`` gives OPAUC(beta), so
+    alpha may be 0 here: alpha in [0, 1], beta in (0, 1].  Ties count 1/2 (diagonal ROC).
+    """
+    alpha = _check_fraction(alpha, "alpha", allow_zero=True)
+    beta = _check_fraction(beta, "beta")
+    y_true, y_score, single = _check_rankings(y_true, y_score)
+    rm = _ranking_metrics(y_true, y_score, betas=[beta], levels=[alpha])
+    bad = _pairwise_defined(rm, on_undefined)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = rm.area[:, 0, 0] / (rm.n_pos * rm.n_neg)
+    values[bad] = np.nan
+    return _finish(values, single)
+
+
+def llpauc(y_true, y_score, alpha, beta, *, on_undefined="raise"):
+    """Lower-left partial AUC: ROC area inside TPR <= alpha and FPR <= beta (raw area).
+
+    ``LLPAUC = integral_0^beta min(TPR(FPR^{-1}(s)), alpha) ds`` = OPAUC(beta) minus the
+    two-way area above alpha; range [0, alpha beta] (Shi et al., WWW 2024).  ``alpha = 1``
+    gives OPAUC(beta).  alpha and beta in (0, 1].  Ties count 1/2.
+    """
+    alpha = _check_fraction(alpha, "alpha")
+    beta = _check_fraction(beta, "beta")
+    y_true, y_score, single = _check_rankings(y_true, y_score)
+    rm = _ranking_metrics(y_true, y_score, betas=[beta], levels=[0.0, alpha])
+    bad = _pairwise_defined(rm, on_undefined)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = (rm.area[:, 0, 0] - rm.area[:, 1, 0]) / (rm.n_pos * rm.n_neg)
+    values[bad] = np.nan
+    return _finish(values, single)
+
+
+def _topk(y_true, y_score, k):
+    k = _check_k(k)
+    y_true, y_score, single = _check_rankings(y_true, y_score)
+    return _ranking_metrics(y_true, y_score, ks=[k]), k, single
+
+
+def precision_at_k(y_true, y_score, k):
+    """Precision@K = (positives in the top k) / k (paper Appendix C).
+
+    Ties at the k-th position: expected value under uniformly random tie-breaking (a tie
+    group straddling the cut contributes its positive fraction per position taken).  A k
+    larger than the ranking takes the whole ranking and still divides by k.  Defined for
+    every ranking (0 without positives).  Range [0, 1].
+    """
+    rm, k, single = _topk(y_true, y_score, k)
+    return _finish(rm.hits[:, 0] / k, single)
+
+
+def recall_at_k(y_true, y_score, k, denominator="positives", *, on_undefined="raise"):
+    """Recall@K = (positives in the top k) / D (paper Appendix C).
+
+    ``denominator="positives"`` (the paper's): D = number of positives.
+    ``"min_k_positives"``: D = min(k, number of positives), used by some libraries; then
+    a perfect ranking scores 1 at every k.  Ties at the k-th position: expected value under
+    uniformly random tie-breaking.  Undefined without positives.  Range [0, 1].
+    """
+    _check_choice(denominator, "denominator", RECALL_DENOMINATORS)
+    rm, k, single = _topk(y_true, y_score, k)
+    bad = _undefined_rows(rm.n_pos == 0, on_undefined, "no positive item")
+    denom = rm.n_pos if denominator == "positives" else np.minimum(rm.n_pos, k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = rm.hits[:, 0] / denom
+    values[bad] = np.nan
+    return _finish(values, single)
+
+
+def ndcg_at_k(y_true, y_score, k, *, on_undefined="raise"):
+    """NDCG@K with binary gains (paper Appendix C).
+
+    ``DCG@k = sum over positions p <= k holding a positive of 1 / log2(p + 1)`` (1-based p),
+    divided by the ideal ``sum_{p=1}^{min(n_pos, k)} 1 / log2(p + 1)``.  Ties: expected
+    gain under uniformly random tie-breaking, the convention of scikit-learn's
+    ``ndcg_score``.  Undefined without positives.  Range [0, 1].
+    """
+    rm, k, single = _topk(y_true, y_score, k)
+    bad = _undefined_rows(rm.n_pos == 0, on_undefined, "no positive item")
+    n_items = np.asarray(y_true).shape[-1]
+    ideal = discount_table(min(k, n_items))[np.minimum(rm.n_pos, k)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = rm.dcg[:, 0] / ideal
+    values[bad] = np.nan
+    return _finish(values, single)
+
+
+def hit_rate_at_k(y_true, y_score, k):
+    """Hit rate@K = 1 if a positive is in the top k, else 0.
+
+    Ties at the k-th position: the probability of a hit under uniformly random
+    tie-breaking (hypergeometric).  Defined for every ranking (0 without positives).
+    Range [0, 1].
+    """
+    rm, k, single = _topk(y_true, y_score, k)
+    return _finish(rm.hit_prob[:, 0], single)
