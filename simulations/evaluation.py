@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from theory.metrics import (SENTINELS, _check_betas, _check_k, area_curve_row, blocks_from_row,
+from theory.metrics import (SENTINELS, _check_betas, _check_ks, area_curve_row, blocks_from_row,
                             discount_table, topk_row)
 
 __all__ = ["Evaluation", "evaluate_full_ranking"]
@@ -122,10 +122,10 @@ def evaluate_full_ranking(user_factors, item_factors, train, test, ks=(5, 20, 50
         m.sort_indices()
     if test.multiply(train).nnz:
         raise ValueError("train and test share (user, item) pairs; they must be disjoint")
-    ks = np.sort(np.asarray([_check_k(k, "ks") for k in np.ravel(ks)], dtype=np.int64))
+    ks = np.sort(_check_ks(ks))
     if ks.size == 0:
         raise ValueError("ks must hold at least one cut-off")
-    betas = np.sort(_check_betas(betas)) if np.size(betas) else np.empty(0)
+    betas = np.sort(_check_betas(betas)) if len(np.atleast_1d(betas)) else np.empty(0)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     kernel_ks = np.minimum(ks, shape[1])
     discounts = discount_table(int(kernel_ks[-1]))

@@ -30,6 +30,7 @@ Shi et al., "Lower-Left Partial AUC", WWW 2024 (LLPAUC).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -93,6 +94,12 @@ def _build_grid(pos_sorted, n_pos, grid):
     low = pos_sorted[0]
     spread = pos_sorted[n_pos - 1] - low
     inv_width = n_cells / spread if 0.0 < spread < np.inf else 0.0
+    if not inv_width < np.inf:  # a subnormal spread: one cell (binary search) instead
+        inv_width = 0.0
+    if inv_width == 0.0:
+        # One cell for everything. low = 0 keeps (x - low) * 0 from becoming inf * 0 = NaN
+        # when x - low overflows.
+        low = 0.0
     for i in range(n_pos):
         grid[_cell(pos_sorted[i], low, inv_width, n_cells) + 1] += 1
     crowded = 0
@@ -328,6 +335,8 @@ def topk_row(block_pos, block_neg, n_blocks, ks, discounts, hits_out, dcg_out, h
                     none *= (q - i) / (size - i)
                 hit_prob_out[c] = 1.0 - none
             c += 1
+        if c == n_ks:  # every k answered: later blocks may lie past the discount table
+            return
         hits += p
         dcg += frac * (discounts[end] - discounts[start]) if p > 0 else 0.0
         start = end
@@ -360,28 +369,38 @@ def _gather_positives(labels, scores, pos_out):
             pos_out[r, ip:] = np.inf
 
 
+@njit(cache=True)
+def _metrics_rows(first, last, scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts,
+                  area_out, hits_out, dcg_out, hit_prob_out):
+    """Rows first..last-1: one bucketing pass per ranking, then every requested metric."""
+    n_items = scores.shape[1]
+    counts = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
+    grid_buffer = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
+    block_pos = np.empty(n_items, np.int64)
+    block_neg = np.empty(n_items, np.int64)
+    for r in range(first, last):
+        grid = grid_buffer[: 2 * n_pos[r] + 2]
+        nb, n_neg = blocks_from_row(scores[r], labels[r], pos_sorted[r], n_pos[r],
+                                    grid, counts, block_pos, block_neg)
+        if betas.shape[0] > 0:
+            for lv in range(levels.shape[0]):
+                area_curve_row(block_pos, block_neg, nb, n_neg, betas,
+                               levels[lv] * n_pos[r], area_out[r, lv])
+        if ks.shape[0] > 0:
+            topk_row(block_pos, block_neg, nb, ks, discounts,
+                     hits_out[r], dcg_out[r], hit_prob_out[r])
+
+
 @njit(parallel=True, cache=True)
 def _metrics_kernel(scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts,
                     area_out, hits_out, dcg_out, hit_prob_out):
-    """One bucketing pass per ranking, then every requested metric from its blocks."""
-    n_rows, n_items = scores.shape
+    """:func:`_metrics_rows` over fixed chunks of rankings, in parallel."""
+    n_rows = scores.shape[0]
     n_chunks = (n_rows + _CHUNK_ROWS - 1) // _CHUNK_ROWS
     for chunk in prange(n_chunks):
-        counts = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
-        grid_buffer = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
-        block_pos = np.empty(n_items, np.int64)
-        block_neg = np.empty(n_items, np.int64)
-        for r in range(chunk * _CHUNK_ROWS, min(n_rows, (chunk + 1) * _CHUNK_ROWS)):
-            grid = grid_buffer[: 2 * n_pos[r] + 2]
-            nb, n_neg = blocks_from_row(scores[r], labels[r], pos_sorted[r], n_pos[r],
-                                        grid, counts, block_pos, block_neg)
-            if betas.shape[0] > 0:
-                for lv in range(levels.shape[0]):
-                    area_curve_row(block_pos, block_neg, nb, n_neg, betas,
-                                   levels[lv] * n_pos[r], area_out[r, lv])
-            if ks.shape[0] > 0:
-                topk_row(block_pos, block_neg, nb, ks, discounts,
-                         hits_out[r], dcg_out[r], hit_prob_out[r])
+        _metrics_rows(chunk * _CHUNK_ROWS, min(n_rows, (chunk + 1) * _CHUNK_ROWS), scores, labels,
+                      pos_sorted, n_pos, betas, levels, ks, discounts,
+                      area_out, hits_out, dcg_out, hit_prob_out)
 
 
 # --------------------------------------------------------------------------------------
@@ -414,26 +433,43 @@ def _check_rankings(y_true, y_score):
             np.ascontiguousarray(np.atleast_2d(y_score)), single)
 
 
+def _is_real(value):
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
 def _check_fraction(value, name, *, allow_zero=False):
-    """A float in (0, 1] (or [0, 1] with allow_zero)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in {'[0' if allow_zero else '(0'}, 1]; got {value!r}") from None
+    """A real number in (0, 1] (or [0, 1] with allow_zero); bools and strings are refused."""
+    interval = f"{'[0' if allow_zero else '(0'}, 1]"
+    if not _is_real(value):
+        raise ValueError(f"{name} must be a number in {interval}; got {value!r}")
+    value = float(value)
     low_ok = value >= 0.0 if allow_zero else value > 0.0
     if not (low_ok and value <= 1.0):
-        raise ValueError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1]; got {value}")
+        raise ValueError(f"{name} must be in {interval}; got {value}")
     return value
 
 
+def _as_list(values):
+    """The elements of a scalar, sequence or array, without numpy's type coercion."""
+    if isinstance(values, np.ndarray):
+        return list(values.reshape(-1))
+    if isinstance(values, (list, tuple, range)):
+        return list(values)
+    return [values]
+
+
 def _check_betas(betas):
-    arr = np.asarray(betas, dtype=np.float64).reshape(-1) if np.size(betas) else np.empty(0)
-    if arr.size == 0:
+    """A non-empty 1-D float array of betas, each in (0, 1]."""
+    values = _as_list(betas)
+    if not values:
         raise ValueError("betas must hold at least one value in (0, 1]")
-    if not np.all((arr > 0.0) & (arr <= 1.0)):
-        bad = arr[~((arr > 0.0) & (arr <= 1.0))][0]
-        raise ValueError(f"betas must all be in (0, 1]; got {bad}")
-    return arr
+    return np.asarray([_check_fraction(b, "betas") for b in values], dtype=np.float64)
+
+
+def _check_ks(ks):
+    """A 1-D int64 array of cut-offs, each an integer >= 1."""
+    return np.asarray([_check_k(k, "ks") for k in _as_list(ks)], dtype=np.int64)
 
 
 def _check_k(k, name="k"):
@@ -517,15 +553,15 @@ def ranking_metrics(y_true, y_score, betas=(), ks=(), levels=(0.0,)):
 
 def _ranking_metrics(y_true, y_score, betas=(), ks=(), levels=(0.0,)):
     """:func:`ranking_metrics` on inputs already checked by ``_check_rankings``."""
-    betas = _check_betas(betas) if np.size(betas) else np.empty(0)
-    ks = np.asarray([_check_k(k, "ks") for k in np.ravel(ks)], dtype=np.int64)
-    levels = np.asarray([_check_fraction(a, "alpha", allow_zero=True) for a in np.ravel(levels)],
+    betas = _check_betas(betas) if _as_list(betas) else np.empty(0)
+    ks = _check_ks(ks)
+    levels = np.asarray([_check_fraction(a, "alpha", allow_zero=True) for a in _as_list(levels)],
                         dtype=np.float64)
     n_rows, n_items = y_true.shape
     labels = y_true.view(np.int8)  # bool is one byte: 1 = positive, 0 = negative
     n_pos = np.count_nonzero(y_true, axis=1).astype(np.int64)
     n_neg = n_items - n_pos
-    pos = np.empty((n_rows, int(n_pos.max()) + SENTINELS))  # room for the +inf sentinels
+    pos = np.empty((n_rows, (int(n_pos.max()) if n_rows else 0) + SENTINELS))  # + sentinels
     _gather_positives(labels, y_score, pos)
     _sort_rows(pos)
 
@@ -538,7 +574,12 @@ def _ranking_metrics(y_true, y_score, betas=(), ks=(), levels=(0.0,)):
     dcg = np.zeros((n_rows, ks.size))
     hit_prob = np.zeros((n_rows, ks.size))
     # ks beyond the ranking are clipped for the kernel's discount lookups and restored after.
-    _metrics_kernel(y_score, labels, pos, n_pos, betas[beta_order], levels,
+    # One chunk or less: skip the parallel launch, which costs more than the work here.
+    if n_rows <= _CHUNK_ROWS:
+        kernel = partial(_metrics_rows, 0, n_rows)
+    else:
+        kernel = _metrics_kernel
+    kernel(y_score, labels, pos, n_pos, betas[beta_order], levels,
                     np.minimum(sorted_ks, n_items), discounts, area, hits, dcg, hit_prob)
     area[:, :, beta_order] = area.copy()
     for out in (hits, dcg, hit_prob):
@@ -606,9 +647,14 @@ def opauc_curve(y_true, y_score, betas, normalize="none", *, on_undefined="raise
     """One-way partial AUC for a grid of betas, from one sort per ranking.
 
     ``OPAUC(beta) = integral_0^beta TPR(FPR^{-1}(s)) ds`` (paper Eq. 7 with alpha = 0),
-    computed exactly as the area under the empirical ROC curve: for n_neg * beta an integer
-    it is Eq. 8, ``1/(n_pos n_neg) #{(i, j): j among the top n_neg*beta negatives,
-    r_i > r_j}``; otherwise the next negative gets the fractional weight; tied pairs count 1/2.
+    computed exactly as the area under the empirical ROC curve, whose tie groups are diagonal
+    segments (scikit-learn's convention).  For n_neg * beta an integer and no group of tied
+    (positive, negative) scores straddling the cut, it is Eq. 8,
+    ``1/(n_pos n_neg) #{(i, j): j among the top n_neg*beta negatives, r_i > r_j}`` with
+    tied pairs counting 1/2; for fractional n_neg * beta the next negative gets the
+    fractional weight; a cut inside a tie group integrates the diagonal up to the cut
+    (e.g. ``opauc([1, 0, 0], [0, 0, 0], 0.5) = 0.125``).  Top-K metrics, by contrast, treat
+    ties by uniformly random tie-breaking (see the module docstring).
 
     Parameters
     ----------
@@ -626,6 +672,7 @@ def opauc_curve(y_true, y_score, betas, normalize="none", *, on_undefined="raise
     ndarray of shape (n_betas,) for one ranking, (n_lists, n_betas) for a batch.
     """
     _check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
+    betas = _check_betas(betas)
     y_true, y_score, single = _check_rankings(y_true, y_score)
     rm = _ranking_metrics(y_true, y_score, betas=betas)
     bad = _pairwise_defined(rm, on_undefined)
