@@ -47,6 +47,7 @@ __all__ = [
     "ndcg_at_k",
     "hit_rate_at_k",
     "ranking_metrics",
+    "roc_points",
     "RankingMetrics",
     "normalize_opauc",
     "raw_opauc",
@@ -802,3 +803,34 @@ def hit_rate_at_k(y_true, y_score, k):
     """
     rm, k, single = _topk(y_true, y_score, k)
     return _finish(rm.hit_prob[:, 0], single)
+
+
+def roc_points(y_true, y_score):
+    """Vertices of the empirical ROC curve of one ranking, from (0, 0) to (1, 1).
+
+    One vertex per block of the ranking (see the module docstring): a run of one label is a
+    horizontal or vertical step, a group of tied positive and negative scores a diagonal
+    segment, so the straight lines between the vertices are exactly the curve that every
+    area here integrates (paper Eqs. 4-7).
+
+    Returns
+    -------
+    (fpr, tpr) : two float arrays of the same length.
+    """
+    y_true, y_score, single = _check_rankings(y_true, y_score)
+    if not single:
+        raise ValueError(f"y_true must be 1-D (one ranking) for roc_points; got shape {y_true.shape}")
+    labels = y_true.view(np.int8)[0]
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("ranking (row) 0 needs a positive and a negative item for a ROC curve")
+    pos_sorted = np.full(n_pos + SENTINELS, np.inf)
+    pos_sorted[:n_pos] = np.sort(y_score[0][labels == 1])
+    block_pos = np.empty(labels.size, np.int64)
+    block_neg = np.empty(labels.size, np.int64)
+    nb, _ = blocks_from_row(y_score[0], labels, pos_sorted, n_pos, np.empty(2 * n_pos + 2, np.int64),
+                            np.empty(2 * n_pos + 2, np.int64), block_pos, block_neg)
+    fpr = np.concatenate([[0.0], np.cumsum(block_neg[:nb]) / n_neg])
+    tpr = np.concatenate([[0.0], np.cumsum(block_pos[:nb]) / n_pos])
+    return fpr, tpr
