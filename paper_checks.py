@@ -7,9 +7,10 @@ Usage::
     python paper_checks.py --only T1 F6a   # a subset, by id
     python paper_checks.py --list          # the ids and claims, without running them
 
-Each row: id, paper reference, the claim, what was measured, the verdict.  The table and a
-manifest (seed, sizes, package versions, git revision) are written to OUT/report.md and
-OUT/results.json.  Exit status 1 if any check fails, 2 on bad arguments.
+Each row: id, paper reference, the claim, what was measured, the verdict.  The table, the
+figures (OUT/figures, PNG and PDF, from data cached in OUT/data) and a manifest (seed, sizes,
+package versions, git revision) are written to OUT/report.md and OUT/results.json.
+Exit status 1 if any check fails, 2 on bad arguments.
 """
 from __future__ import annotations
 
@@ -100,6 +101,7 @@ def parse_args(argv=None):
                         help="directory for report.md and results.json (default ./paper_checks_out)")
     parser.add_argument("--force", action="store_true", help="write into an --out that holds other files")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
+    parser.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"--seed must be >= 0; got {args.seed}")
@@ -145,6 +147,13 @@ def main(argv=None) -> int:
     n_failed = sum(not r.passed for r in results)
     print(f"\n{len(results) - n_failed} passed, {n_failed} failed")
 
+    figures = []
+    if not args.no_figures:
+        from figures.catalog import draw_all
+
+        print("drawing figures ...", file=sys.stderr)
+        figures = draw_all(args.out / "data", args.out / "figures", seed=args.seed)
+
     manifest = {
         "seed": args.seed,
         "size": "full" if args.full else "reduced",
@@ -152,6 +161,7 @@ def main(argv=None) -> int:
         "git_revision": _git_revision(),
         "versions": _versions(),
         "checks": [r.__dict__ for r in results],
+        "figures": {f.name: [str(p.relative_to(args.out)) for p in paths] for f, paths in figures},
     }
     report = ["# hnslab paper checks", "",
               f"seed {args.seed}, {'full' if args.full else 'reduced'} size, "
@@ -159,6 +169,12 @@ def main(argv=None) -> int:
               + ", ".join(f"{k} {v}" for k, v in manifest["versions"].items()), "",
               *_table(results), "",
               f"{len(results) - n_failed} passed, {n_failed} failed", ""]
+    if figures:
+        report += ["## Figures", ""]
+        for figure, paths in figures:
+            png = next(p for p in paths if p.suffix == ".png")
+            report += [f"### {figure.name}", "", figure.caption, "",
+                       f"![{figure.name}]({png.relative_to(args.out).as_posix()})", ""]
     _atomic_write(args.out / "report.md", "\n".join(report))
     _atomic_write(args.out / MANIFEST_NAME, json.dumps(manifest, indent=2))
     print(f"report: {args.out / 'report.md'}")

@@ -1,0 +1,75 @@
+"""The main job end to end: verdict table, report, manifest, figures, and its CLI errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args, timeout=900):
+    return subprocess.run([sys.executable, str(REPO / "paper_checks.py"), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_default_run_passes_and_writes_report_and_every_figure(tmp_path):
+    out = tmp_path / "out"
+    proc = run("--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    manifest = json.loads((out / "results.json").read_text())
+    from checks import all_checks
+    from figures.catalog import FIGURES
+
+    assert [c["id"] for c in manifest["checks"]] == [c.id for c in all_checks()]
+    assert all(c["passed"] for c in manifest["checks"])
+    assert set(manifest["figures"]) == {f.name for f in FIGURES}
+    for paths in manifest["figures"].values():
+        for p in paths:
+            assert (out / p).stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "| id | paper | claim | measured | verdict |" in report
+    assert f"{len(manifest['checks'])} passed, 0 failed" in report
+    assert manifest["versions"]["numpy"] != "missing" and manifest["git_revision"]
+    # A second run into the same folder is allowed (it is our own output).
+    assert run("--out", str(out), "--only", "M1", "--no-figures").returncode == 0
+
+
+def test_unknown_check_id_is_a_cli_error(tmp_path):
+    proc = run("--only", "M1", "NOPE", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    assert "unknown check id(s) NOPE" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_an_out_folder_holding_other_files(tmp_path):
+    (tmp_path / "thesis.tex").write_text("precious")
+    proc = run("--only", "M1", "--no-figures", "--out", str(tmp_path))
+    assert proc.returncode != 0 and "holds other files" in proc.stderr
+    assert run("--only", "M1", "--no-figures", "--out", str(tmp_path), "--force").returncode == 0
+    assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_a_failing_check_gives_exit_status_1(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO))
+    import checks
+    import paper_checks
+
+    @checks.check("ZZ-fail", "test", "a claim that fails")
+    def _fails(seed, full):
+        return "measured nothing", False
+
+    try:
+        monkeypatch.setattr(sys, "argv", ["paper_checks.py"])
+        code = paper_checks.main(["--only", "ZZ-fail", "--no-figures", "--out", str(tmp_path)])
+    finally:
+        checks._REGISTRY.pop("ZZ-fail")
+    assert code == 1
+    assert "FAIL" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("args, words", [(["--seed", "-1"], "--seed")])
+def test_bad_arguments(tmp_path, args, words):
+    proc = run(*args, "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and words in proc.stderr
