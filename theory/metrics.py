@@ -54,6 +54,7 @@ __all__ = [
     "OPAUC_NORMALIZATIONS",
     "blocks_from_row",
     "blocks_from_positions",
+    "untied_row",
     "SENTINELS",
     "area_curve_row",
     "topk_row",
@@ -239,6 +240,44 @@ def blocks_from_positions(positions, n_pos, n_items, block_pos, block_neg):
 
 
 @njit(cache=True)
+def untied_row(positions, n_pos, n_neg, betas, ks, discounts, area_out, hits_out, dcg_out):
+    """OPAUC areas and Top-K hits / DCG of an untied ranking, straight from its positives' ranks.
+
+    The fast path of the uniform-ranking simulator; it equals :func:`blocks_from_positions`
+    followed by ``area_curve_row(..., level=0, ...)`` and :func:`topk_row` (tested).  With
+    ``a_i = positions[i] - i`` negatives above positive i (non-decreasing), the ROC area over
+    the top c negatives is ``sum_i max(0, c - a_i)`` (exact for fractional c, Eq. 8), so a
+    pointer over the positives serves every ascending beta; the top k holds the positives
+    at ranks < k.
+
+    Parameters
+    ----------
+    positions : int array, 0-based ranks of the positives, strictly ascending (first n_pos).
+    betas : ascending floats in (0, 1]; ks : ascending ints; discounts : ``discount_table(m)``
+        with m >= min(max(ks), n_pos + n_neg).
+    area_out : (n_betas,) pair counts (divide by n_pos * n_neg for the raw OPAUC).
+    hits_out, dcg_out : (n_ks,) hits and DCG in the top k.
+    """
+    i = 0
+    sum_above = 0.0
+    for b in range(betas.shape[0]):
+        c = betas[b] * n_neg
+        while i < n_pos and positions[i] - i < c:
+            sum_above += positions[i] - i
+            i += 1
+        area_out[b] = i * c - sum_above
+    j = 0
+    dcg = 0.0
+    for c in range(ks.shape[0]):
+        k = ks[c]
+        while j < n_pos and positions[j] < k:
+            dcg += discounts[positions[j] + 1] - discounts[positions[j]]
+            j += 1
+        hits_out[c] = j
+        dcg_out[c] = dcg
+
+
+@njit(cache=True)
 def _excess_integral(t0, slope, length, level):
     """Integral over x in [0, length] of max(t0 + slope * x - level, 0), slope >= 0."""
     if length <= 0.0:
@@ -270,6 +309,29 @@ def area_curve_row(block_pos, block_neg, n_blocks, n_neg, betas, level, out):
     u = 0.0
     t = 0.0
     area = 0.0
+    if level == 0.0:
+        # OPAUC, the hot path of the simulators: the whole segment is above the level, so
+        # no clipping and no division per block (block areas q (t + p / 2) are exact).
+        for k in range(n_blocks):
+            p = block_pos[k]
+            q = block_neg[k]
+            if q == 0:
+                t += p
+                continue
+            u_end = u + q
+            while b < n_betas and betas[b] * n_neg <= u_end:
+                x = betas[b] * n_neg - u
+                out[b] = area + t * x + 0.5 * (p / q) * x * x
+                b += 1
+            if b == n_betas:
+                return
+            area += q * (t + 0.5 * p)
+            u = u_end
+            t += p
+        while b < n_betas:
+            out[b] = area
+            b += 1
+        return
     for k in range(n_blocks):
         p = block_pos[k]
         q = block_neg[k]
