@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from figures import kl_tau, roc, sampling, theorem3
+from figures import correlation, kl_tau, roc, sampling, theorem3
 from figures.style import save
 from simulations import figure_data
 
@@ -28,6 +28,24 @@ class Figure:
     seeded: bool = False
 
 
+def _with_attrs(frame: pd.DataFrame) -> pd.DataFrame:
+    """Restore the configuration attrs (lost in CSV) from the constant columns."""
+    frame = frame.copy()
+    for name in ("n_pos", "n_neg", "n_rankings"):
+        if name in frame:
+            frame.attrs[name] = int(frame[name].iloc[0])
+    frame.attrs.setdefault("model", "Uniform")
+    return frame
+
+
+def _plot_fig6(frame):
+    return correlation.plot_topk_correlation(_with_attrs(frame))
+
+
+def _plot_score_models(frame):
+    return correlation.plot_score_model_peaks(frame, n_neg=int(frame["n_neg"].iloc[0]))
+
+
 FIGURES = [
     Figure("fig2_roc_opauc", "Paper Fig. 2: AUC integrates the whole ROC curve, OPAUC(beta) only FPR <= beta.",
            figure_data.roc_example, roc.plot_roc_opauc, seeded=True),
@@ -37,6 +55,10 @@ FIGURES = [
            figure_data.theorem3_envelope, theorem3.plot_theorem3_envelope),
     Figure("theorem2_tau_vs_lambda", "Theorem 2: Eq. 25's tau over the exact KL-DRO lambda, against rho.",
            figure_data.tau_vs_lambda, kl_tau.plot_tau_vs_lambda, seeded=True),
+    Figure("fig6_topk_correlation", "Paper Fig. 6: Pearson r of Precision/Recall/NDCG@K with OPAUC(beta) over uniformly random rankings (N+ = 200, N- = 800), peaks marked; right: peak beta vs K.",
+           figure_data.fig6_correlations, _plot_fig6, seeded=True),
+    Figure("score_models", "Beyond the paper: peak beta and peak r of Recall@K vs the separation mu of binormal, Student-t and mixture score models.",
+           figure_data.score_model_peaks, _plot_score_models, seeded=True),
     Figure("fig7_dns_sampling", "Paper Fig. 7: exact cumulative sampling law of DNS(M,N) over negatives sorted by score.",
            figure_data.dns_sampling_laws, sampling.plot_sampling_cdfs),
 ]

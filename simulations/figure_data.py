@@ -11,11 +11,13 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from simulations.correlation import separation_sweep, topk_correlations
 from theory.bounds import topk_bounds
 from theory.estimators import dns_mn_rank_probabilities, kl_dro, pair_losses, softmax_v_tau
 from theory.metrics import auc, opauc, recall_at_k, roc_points
 
-__all__ = ["roc_example", "equal_auc_pair", "theorem3_envelope", "tau_vs_lambda", "dns_sampling_laws"]
+__all__ = ["roc_example", "equal_auc_pair", "theorem3_envelope", "tau_vs_lambda", "dns_sampling_laws",
+           "fig6_correlations", "score_model_peaks"]
 
 
 def roc_example(n_pos: int = 30, n_neg: int = 90, separation: float = 1.2, seed=0) -> pd.DataFrame:
@@ -123,3 +125,20 @@ def dns_sampling_laws(n_neg: int = 1000, settings=((1, 10), (5, 10), (5, 50), (5
         frames.append(pd.DataFrame({"m": m, "n": n, "rank": ranks, "quantile": ranks / n_neg,
                                     "probability": prob, "cdf": np.cumsum(prob)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def fig6_correlations(n_pos: int = 200, n_neg: int = 800, n_rankings: int = 20_000,
+                      ks=(5, 10, 20, 50, 100), seed=0) -> pd.DataFrame:
+    """Paper Fig. 6: Pearson r of Top-K metrics with OPAUC(beta) over uniform rankings.
+
+    The table of :func:`simulations.correlation.topk_correlations` with its configuration
+    also as columns (n_pos, n_neg, n_rankings), so that it survives a CSV round trip.
+    """
+    table = topk_correlations(n_pos, n_neg, n_rankings, ks, seed=seed)
+    return table.assign(n_pos=n_pos, n_neg=n_neg, n_rankings=n_rankings)
+
+
+def score_model_peaks(mus=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), n_rankings: int = 5_000, seed=0) -> pd.DataFrame:
+    """Beyond the paper: peak beta and peak r against the separation mu of score models."""
+    sweep = separation_sweep(mus, n_rankings=n_rankings, seed=seed)
+    return sweep.assign(n_neg=800)
