@@ -21,10 +21,11 @@ Theorem 3 (Eqs. 19-20) and its proof.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
+
+from theory.estimators import _check_int  # one integer check for the whole theory package
 
 __all__ = [
     "TopKBounds",
@@ -54,24 +55,6 @@ class ExtremalRankings(NamedTuple):
     max_count: int  # its OPAUC count C = (n_pos + k) i - i**2
     min_labels: np.ndarray
     min_count: int  # i**2
-
-
-def _check_int(value, name, low, high=None, high_name=None):
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        f = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
-    if not math.isfinite(f) or f != round(f):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    v = int(round(f))
-    if v < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    if high is not None and v > high:
-        what = f"{high_name} = {high}" if high_name else str(high)
-        raise ValueError(f"{name} must be <= {what}, got {value!r}")
-    return v
 
 
 def _check_setting(n_pos, n_neg, k):
