@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 from numba import njit, prange
 
+from simulations.data import to_interactions
 from theory.metrics import (SENTINELS, _check_betas, _check_ks, area_curve_row, blocks_from_row,
                             discount_table, topk_row)
 
@@ -112,14 +112,17 @@ def evaluate_full_ranking(user_factors, item_factors, train, test, ks=(5, 20, 50
     if user_factors.ndim != 2 or item_factors.ndim != 2 or user_factors.shape[1] != item_factors.shape[1]:
         raise ValueError("user_factors and item_factors must be 2-D with the same number of columns; "
                          f"got {user_factors.shape} and {item_factors.shape}")
+    for name, factors in (("user_factors", user_factors), ("item_factors", item_factors)):
+        if not np.isfinite(factors).all():
+            raise ValueError(f"{name} must be finite (no NaN or inf)")
     shape = (user_factors.shape[0], item_factors.shape[0])
-    train = sp.csr_matrix(train)
-    test = sp.csr_matrix(test)
+    # Canonical copies (sorted, no duplicates, no stored zeros): the caller's matrices are
+    # never modified.
+    train = to_interactions(train, name="train")
+    test = to_interactions(test, name="test")
     for name, m in (("train", train), ("test", test)):
         if m.shape != shape:
             raise ValueError(f"{name} must have shape {shape} (users x items); got {m.shape}")
-        m.sum_duplicates()
-        m.sort_indices()
     if test.multiply(train).nnz:
         raise ValueError("train and test share (user, item) pairs; they must be disjoint")
     ks = np.sort(_check_ks(ks))
@@ -144,6 +147,9 @@ def evaluate_full_ranking(user_factors, item_factors, train, test, ks=(5, 20, 50
         block = users[start:start + users_per_block]
         scores = buffer[: block.size]
         np.matmul(user_factors[block].astype(dtype, copy=False), items_t, out=scores)
+        if not np.isfinite(scores).all():  # finite factors can still overflow (float32)
+            raise ValueError("user_factors @ item_factors.T overflows to inf; the scores must be "
+                             "finite (rescale the factors or pass float64)")
         sl = slice(start, start + block.size)
         _evaluate_block(scores, block, *args, kernel_ks, discounts, betas,
                         hits[sl], dcg[sl], area[sl], n_neg[sl])

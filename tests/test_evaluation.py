@@ -1,0 +1,192 @@
+"""simulations.evaluation.evaluate_full_ranking against theory.metrics on compacted rows.
+
+Oracle: for each user with test items, drop the user's training items from the score row,
+label the test items positive and everything else negative, and apply theory.metrics'
+public functions (recall_at_k, precision_at_k, ndcg_at_k, opauc) to that compacted row.
+Integer-valued factors make every score exact (small integers, in float32 as in float64), so
+ties are frequent and both sides see the same ties.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from simulations.evaluation import evaluate_full_ranking
+from theory import metrics as M
+
+
+def _random_split(rng, n_users, n_items, p_train=0.15, p_test=0.08):
+    u = rng.random((n_users, n_items))
+    train = u < p_train
+    test = (u >= p_train) & (u < p_train + p_test)
+    test[0] = False  # user 0 has no test item: must be skipped
+    return sp.csr_matrix(train), sp.csr_matrix(test)
+
+
+def _oracle(U, V, train, test, ks, betas):
+    scores = U.astype(np.float64) @ V.astype(np.float64).T
+    tr, te = train.toarray(), test.toarray()
+    users, rows = [], []
+    for u in range(U.shape[0]):
+        if not te[u].any():
+            continue
+        keep = ~tr[u]
+        y, s = te[u][keep], scores[u][keep]
+        row = [M.recall_at_k(y, s, k) for k in ks] + [M.precision_at_k(y, s, k) for k in ks]
+        row += [M.ndcg_at_k(y, s, k) for k in ks] + [M.opauc(y, s, b) for b in betas]
+        users.append(u)
+        rows.append(row)
+    return np.array(users), np.array(rows)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_theory_metrics_with_exact_ties(dtype, seed):
+    rng = np.random.default_rng(seed)
+    n_users, n_items, dim = 40, 90, 3
+    U = rng.integers(-2, 3, size=(n_users, dim)).astype(dtype)
+    V = rng.integers(-2, 3, size=(n_items, dim)).astype(dtype)
+    train, test = _random_split(rng, n_users, n_items)
+    ks, betas = (1, 5, 20, 50, 200), (0.01, 0.1, 0.37, 1.0)
+    ev = evaluate_full_ranking(U, V, train, test, ks=ks, betas=betas, users_per_block=7)
+    users, oracle = _oracle(U, V, train, test, ks, betas)
+    np.testing.assert_array_equal(ev.users, users)
+    got = np.hstack([ev.recall, ev.precision, ev.ndcg, ev.opauc])
+    np.testing.assert_allclose(got, oracle, rtol=1e-12, atol=1e-12)
+    # Ties really happen here (otherwise the test would not test the tie convention).
+    scores = U.astype(np.float64) @ V.astype(np.float64).T
+    assert np.mean([np.unique(r).size < r.size / 4 for r in scores]) > 0.9
+    means = ev.mean()
+    assert means["recall@5"] == pytest.approx(oracle[:, 1].mean(), abs=1e-12)
+    assert means["opauc@0.1"] == pytest.approx(oracle[:, 3 * len(ks) + 1].mean(), abs=1e-12)
+
+
+def test_real_valued_scores_and_users_without_test_items():
+    rng = np.random.default_rng(5)
+    U, V = rng.normal(size=(30, 4)), rng.normal(size=(60, 4))
+    train, test = _random_split(rng, 30, 60, 0.2, 0.1)
+    test = test.tolil()
+    test[3] = False
+    test = test.tocsr()
+    ev = evaluate_full_ranking(U, V, train, test, ks=(3, 10))
+    users, oracle = _oracle(U, V, train, test, (3, 10), ())
+    assert 0 not in ev.users and 3 not in ev.users
+    np.testing.assert_array_equal(ev.users, users)
+    np.testing.assert_allclose(np.hstack([ev.recall, ev.precision, ev.ndcg]), oracle, atol=1e-12)
+
+
+def test_float32_and_float64_factors_agree_on_exact_scores():
+    rng = np.random.default_rng(2)
+    U = rng.integers(-3, 4, size=(25, 4))
+    V = rng.integers(-3, 4, size=(50, 4))
+    train, test = _random_split(rng, 25, 50)
+    a = evaluate_full_ranking(U.astype(np.float32), V.astype(np.float32), train, test)
+    b = evaluate_full_ranking(U.astype(np.float64), V.astype(np.float64), train, test)
+    for name in ("recall", "precision", "ndcg"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_bad_inputs_raise():
+    rng = np.random.default_rng(3)
+    U, V = rng.normal(size=(10, 3)), rng.normal(size=(20, 3))
+    train, test = _random_split(rng, 10, 20, 0.2, 0.2)
+    with pytest.raises(ValueError):
+        evaluate_full_ranking(U, V[:, :2], train, test)  # dims differ
+    with pytest.raises(ValueError):
+        evaluate_full_ranking(U[0], V, train, test)  # 1-D factors
+    with pytest.raises(ValueError):
+        evaluate_full_ranking(U, V, train[:5], test)  # shape mismatch
+    with pytest.raises(ValueError):
+        evaluate_full_ranking(U, V, train, test[:, :10])
+    overlap = test.tolil()
+    r, c = train.nonzero()
+    overlap[r[0], c[0]] = True
+    with pytest.raises(ValueError, match="disjoint"):
+        evaluate_full_ranking(U, V, train, overlap.tocsr())
+    with pytest.raises(ValueError):
+        evaluate_full_ranking(U, V, train, test, ks=(0,))
+    with pytest.raises(ValueError):
+        evaluate_full_ranking(U, V, train, test, ks=())
+    with pytest.raises(ValueError):
+        evaluate_full_ranking(U, V, train, test, betas=(1.5,))
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(4)
+    U, V = rng.normal(size=(12, 3)), rng.normal(size=(15, 3))
+    train, test = _random_split(rng, 12, 15, 0.3, 0.2)
+    # unsorted indices with a duplicate entry in the caller's matrix
+    coo = test.tocoo()
+    messy = sp.csr_matrix((np.r_[coo.data, coo.data[:1]], (np.r_[coo.row, coo.row[:1]],
+                                                          np.r_[coo.col, coo.col[:1]])),
+                          shape=test.shape)
+    messy.has_sorted_indices = False
+    before = (messy.indices.copy(), messy.data.copy())
+    a = evaluate_full_ranking(U, V, train, messy)
+    b = evaluate_full_ranking(U, V, train, test)
+    np.testing.assert_allclose(a.recall, b.recall)
+    np.testing.assert_array_equal(messy.indices, before[0])
+    np.testing.assert_array_equal(messy.data, before[1])
+
+
+# --------------------------------------------------------------------------------------
+# Robustness: the caller's matrices are untouched, stored zeros are not interactions,
+# non-finite inputs raise instead of crashing the kernel.
+# --------------------------------------------------------------------------------------
+def test_unsorted_input_is_not_sorted_in_place():
+    rng = np.random.default_rng(0)
+    U, V = rng.normal(size=(3, 2)), rng.normal(size=(6, 2))
+    test = sp.csr_matrix((np.ones(3, bool), np.array([4, 1, 2]), np.array([0, 2, 3, 3])),
+                         shape=(3, 6))
+    test.has_sorted_indices = False
+    evaluate_full_ranking(U, V, sp.csr_matrix((3, 6), dtype=bool), test, ks=(2,))
+    np.testing.assert_array_equal(test.indices, [4, 1, 2])
+
+
+def test_explicit_zeros_are_not_interactions():
+    rng = np.random.default_rng(0)
+    U, V = rng.normal(size=(3, 2)), rng.normal(size=(6, 2))
+    test = sp.csr_matrix((np.array([1.0, 0.0]), np.array([1, 3]), np.array([0, 2, 2, 2])),
+                         shape=(3, 6))
+    ev = evaluate_full_ranking(U, V, sp.csr_matrix((3, 6)), test, ks=(2,))
+    clean = sp.csr_matrix((np.array([1.0]), np.array([1]), np.array([0, 1, 1, 1])), shape=(3, 6))
+    np.testing.assert_array_equal(ev.recall, evaluate_full_ranking(U, V, sp.csr_matrix((3, 6)),
+                                                                  clean, ks=(2,)).recall)
+
+
+_CRASH_PROBE = """
+import numpy as np, scipy.sparse as sp
+from simulations.evaluation import evaluate_full_ranking
+U = np.full((3, 2), {u}, dtype=np.float32); U[0, 0] = {u00}
+V = np.full((6, 2), {v}, dtype=np.float32); V[::2] *= -1
+test = sp.csr_matrix((np.ones(2, bool), np.array([1, 4]), np.array([0, 2, 2, 2])), shape=(3, 6))
+try:
+    evaluate_full_ranking(U, V, sp.csr_matrix((3, 6)), test)
+except ValueError:
+    raise SystemExit(0)
+raise SystemExit(1)
+"""
+
+
+def _probe(**values):
+    """Run the probe in a subprocess (a crash must not take pytest down)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _CRASH_PROBE.format(**values)],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          timeout=120)
+    return done.returncode, done.stderr.decode()[-500:]
+
+
+def test_nan_factors_raise_value_error():
+    code, err = _probe(u="1.0", u00="np.nan", v="1.0")
+    assert code == 0, err
+
+
+def test_overflowing_scores_raise_value_error():
+    code, err = _probe(u="1e20", u00="1e20", v="1e20")
+    assert code == 0, err
