@@ -80,14 +80,14 @@ def _table(results) -> list[str]:
     lines = [header, "|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r.id} | {r.reference} | {r.claim} | {r.measured} | "
-                     f"{'PASS' if r.passed else 'FAIL'} |")
+                     f"{r.verdict} |")
     return lines
 
 
 def _print_table(results) -> None:
     widths = [max(len(r.id) for r in results), max(len(r.reference) for r in results)]
     for r in results:
-        verdict = "PASS" if r.passed else "FAIL"
+        verdict = r.verdict
         print(f"{verdict:<5} {r.id:<{widths[0]}}  {r.reference:<{widths[1]}}  {r.claim}")
         print(f"{'':<5} {'':<{widths[0]}}  {'':<{widths[1]}}  -> {r.measured}  ({r.seconds:.1f} s)")
 
@@ -102,9 +102,17 @@ def parse_args(argv=None):
     parser.add_argument("--force", action="store_true", help="write into an --out that holds other files")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help="folder holding gowalla.mat (default: $HNSLAB_DATA or ../shared/data)")
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"--seed must be >= 0; got {args.seed}")
+    if args.data is not None:
+        if not args.data.is_dir():
+            parser.error(f"--data {args.data} is not a folder")
+        if not os.access(args.data, os.R_OK | os.X_OK):
+            parser.error(f"--data {args.data} is not readable")
+        os.environ["HNSLAB_DATA"] = str(args.data.resolve())
     return args, parser
 
 
@@ -140,12 +148,16 @@ def main(argv=None) -> int:
             measured, passed = c.function(args.seed, args.full)
         except Exception as exc:  # a crashing check is a failed check, reported as such
             measured, passed = f"error: {type(exc).__name__}: {exc}", False
-        results.append(CheckResult(c.id, c.reference, c.claim, measured, bool(passed),
+        results.append(CheckResult(c.id, c.reference, c.claim, measured,
+                                   None if passed is None else bool(passed),
                                    time.perf_counter() - start))
 
     _print_table(results)
-    n_failed = sum(not r.passed for r in results)
-    print(f"\n{len(results) - n_failed} passed, {n_failed} failed")
+    n_failed = sum(r.passed is False for r in results)
+    n_skipped = sum(r.passed is None for r in results)
+    summary = f"{len(results) - n_failed - n_skipped} passed, {n_failed} failed" + (
+        f", {n_skipped} skipped" if n_skipped else "")
+    print(f"\n{summary}")
 
     figures = []
     if not args.no_figures:
@@ -168,7 +180,7 @@ def main(argv=None) -> int:
               f"git {manifest['git_revision']}, "
               + ", ".join(f"{k} {v}" for k, v in manifest["versions"].items()), "",
               *_table(results), "",
-              f"{len(results) - n_failed} passed, {n_failed} failed", ""]
+              summary, ""]
     if figures:
         report += ["## Figures", ""]
         for figure, paths in figures:

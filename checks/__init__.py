@@ -1,7 +1,9 @@
 """Registry of the paper's checkable claims, run by ``paper_checks.py``.
 
-Each check is a function ``fn(seed: int, full: bool) -> (measured: str, passed: bool)``
+Each check is a function ``fn(seed: int, full: bool) -> (measured: str, passed: bool | None)``
 registered with :func:`check` under an id, the paper reference and the claim in words.
+``passed=None`` means the check could not run here (e.g. its data set is absent): it is
+reported as SKIP with the reason in ``measured``, never as a pass.
 Modules ``checks/<topic>.py`` register their checks on import; ``all_checks()`` imports
 them all and returns the registry in a stable order.
 """
@@ -29,11 +31,23 @@ class CheckResult:
     reference: str
     claim: str
     measured: str
-    passed: bool
+    passed: bool | None  # None: skipped (the reason is in measured)
     seconds: float
+
+    @property
+    def verdict(self) -> str:
+        return "SKIP" if self.passed is None else ("PASS" if self.passed else "FAIL")
 
 
 _REGISTRY: dict[str, Check] = {}
+
+
+def data_dir():
+    """Where the reproduction data live: $HNSLAB_DATA, else ../shared/data beside the repo."""
+    import os
+    from pathlib import Path
+
+    return Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def check(id: str, reference: str, claim: str) -> Callable[[CheckFunction], CheckFunction]:
