@@ -92,6 +92,30 @@ def _print_table(results) -> None:
         print(f"{'':<5} {'':<{widths[0]}}  {'':<{widths[1]}}  -> {r.measured}  ({r.seconds:.1f} s)")
 
 
+def _run_on_dask(selected, args):
+    """Run the checks as cells of a sweep on a dask.distributed scheduler."""
+    import shutil
+
+    from checks import CheckResult, run_check_cell
+    from simulations.sweep import run_sweep
+
+    cache = args.out / ".dask-cells"
+    shutil.rmtree(cache, ignore_errors=True)  # results must reflect this code, not a cache
+    try:
+        table = run_sweep(run_check_cell, [{"id": c.id, "seed": args.seed, "full": args.full}
+                                           for c in selected],
+                          cache_dir=cache, executor="dask", scheduler=args.scheduler)
+    except ValueError as exc:
+        raise SystemExit(f"error: --scheduler: {exc}") from None
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    rows = {row.id: row for row in table.itertuples()}
+    return [CheckResult(c.id, c.reference, c.claim, rows[c.id].measured,
+                        None if rows[c.id].passed is None or rows[c.id].passed != rows[c.id].passed
+                        else bool(rows[c.id].passed), float(rows[c.id].seconds))
+            for c in selected]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="run at the paper's sizes (slow)")
@@ -102,6 +126,8 @@ def parse_args(argv=None):
     parser.add_argument("--force", action="store_true", help="write into an --out that holds other files")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     parser.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the checks on a dask.distributed scheduler, e.g. tcp://127.0.0.1:8786")
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="folder holding gowalla.mat (default: $HNSLAB_DATA or ../shared/data)")
     args = parser.parse_args(argv)
@@ -140,9 +166,11 @@ def main(argv=None) -> int:
     except ImportError:  # pragma: no cover - tqdm is a dependency
         tqdm = None
     results = []
+    if args.scheduler:
+        results = _run_on_dask(selected, args)
     iterator = tqdm(selected, desc="checks", unit="check", file=sys.stderr,
                     disable=not sys.stderr.isatty()) if tqdm else selected
-    for c in iterator:
+    for c in (iterator if not args.scheduler else []):
         start = time.perf_counter()
         try:
             measured, passed = c.function(args.seed, args.full)

@@ -75,3 +75,23 @@ def _natural_key(check_id: str) -> tuple:
     import re
 
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", check_id))
+
+
+def run_check_cell(config: dict, cell_seed: int) -> dict:
+    """One check as a sweep cell (``simulations.sweep.run_sweep``): importable by workers.
+
+    ``config`` holds ``id``, ``seed`` and ``full``; the check runs with the user's seed (the
+    cell seed is not used), so a distributed run gives the same table as a local one.  A
+    crashing check is a failed check, as in the local loop.
+    """
+    import time
+
+    registry = {c.id: c for c in all_checks()}
+    check_ = registry[config["id"]]
+    start = time.perf_counter()
+    try:
+        measured, passed = check_.function(int(config["seed"]), bool(config["full"]))
+    except Exception as exc:  # reported in the table, like the local loop does
+        measured, passed = f"error: {type(exc).__name__}: {exc}", False
+    return {"measured": str(measured), "passed": None if passed is None else bool(passed),
+            "seconds": time.perf_counter() - start}

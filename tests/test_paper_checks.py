@@ -1,5 +1,6 @@
 """The main job end to end: verdict table, report, manifest, figures, and its CLI errors."""
 import json
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,28 @@ def test_gowalla_table1_check(gowalla_path, tmp_path):
                "--out", str(tmp_path / "o"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS  D1" in proc.stdout and "822,358 train / 205,106 test" in proc.stdout
+
+
+def test_dask_scheduler_gives_the_local_table(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    ids = ["M1", "T1", "L1"]
+    local = run("--only", *ids, "--no-figures", "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        remote = run("--only", *ids, "--no-figures", "--out", str(tmp_path / "dask"),
+                     "--scheduler", cluster.scheduler_address)
+    assert remote.returncode == 0, remote.stderr
+    strip = lambda m: [{k: c[k] for k in ("id", "measured", "passed")} for c in m["checks"]]
+    a = json.loads((tmp_path / "local" / "results.json").read_text())
+    b = json.loads((tmp_path / "dask" / "results.json").read_text())
+    assert strip(a) == strip(b)
+
+
+def test_unreachable_scheduler_is_a_clear_error_within_seconds(tmp_path):
+    pytest.importorskip("distributed")
+    start = time.monotonic()
+    proc = run("--only", "M1", "--no-figures", "--out", str(tmp_path / "o"),
+               "--scheduler", "tcp://127.0.0.1:9")
+    assert proc.returncode != 0 and "--scheduler" in proc.stderr
+    assert time.monotonic() - start < 40  # 10 s connect timeout plus interpreter start-up
