@@ -17,10 +17,10 @@ the harder the best sampler).
 
 Usage::
 
-    python benchmarks/gowalla_table2.py                      # the full grid (hours)
-    python benchmarks/gowalla_table2.py --epochs 20          # shortened
-    python benchmarks/gowalla_table2.py --quick              # CI: 1 epoch, 4 configurations
-    python benchmarks/gowalla_table2.py --report-only        # table from the results folder
+    python benchmarks/table2_reproduction.py                      # the full grid (hours)
+    python benchmarks/table2_reproduction.py --epochs 20          # shortened
+    python benchmarks/table2_reproduction.py --quick              # CI: 1 epoch, 4 configurations
+    python benchmarks/table2_reproduction.py --report-only        # table from the results folder
 """
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def main(argv=None):
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve()
                                                     .parents[2] / "shared" / "data")) / "gowalla.mat")
-    parser.add_argument("--results", type=Path, default=Path("gowalla_table2_results"))
+    parser.add_argument("--results", type=Path, default=Path("table2_results"))
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--weight-decays", type=float, nargs="+", default=[0.01])
     parser.add_argument("--seed", type=int, default=0)
