@@ -13,7 +13,7 @@ from typing import Callable
 
 import pandas as pd
 
-from figures import correlation, kl_tau, roc, sampling, theorem3
+from figures import correlation, hardness, kl_tau, roc, sampling, theorem3
 from figures.style import save
 from simulations import figure_data
 
@@ -59,8 +59,10 @@ FIGURES = [
            figure_data.fig6_correlations, _plot_fig6, seeded=True),
     Figure("score_models", "Beyond the paper: peak beta and peak r of Recall@K vs the separation mu of binormal, Student-t and mixture score models.",
            figure_data.score_model_peaks, _plot_score_models, seeded=True),
-    Figure("fig7_dns_sampling", "Paper Fig. 7: exact cumulative sampling law of DNS(M,N) over negatives sorted by score.",
-           figure_data.dns_sampling_laws, sampling.plot_sampling_cdfs),
+    Figure("fig7_sampling", "Paper Fig. 7: cumulative sampling probability of DNS(M,N) (exact law and the sampler) and Softmax-v(rho,N) (the sampler) over negatives sorted by score (1,000 standard normal scores).",
+           figure_data.sampling_laws, sampling.plot_sampling_laws, seeded=True),
+    Figure("fig8_hardness_vs_k", "Paper Figs. 8-11 on planted data: Recall@K relative to its best over the M, N and rho grids, for K = 5, 20, 50; top row on the training interactions (where the guideline holds), bottom row held-out (where it does not).",
+           figure_data.hardness_vs_k, hardness.plot_hardness_vs_k, seeded=True),
 ]
 
 

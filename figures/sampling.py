@@ -7,16 +7,27 @@ import pandas as pd
 from figures.style import apply_style, palette
 
 
-def plot_sampling_cdfs(data: pd.DataFrame):
-    """One curve per DNS(M,N) setting; harder samplers rise faster."""
+def plot_sampling_laws(data: pd.DataFrame):
+    """Left: DNS(M,N), exact law (lines) and the sampler's Monte Carlo law (dots);
+    right: Softmax-v(rho, N), Monte Carlo.  Harder samplers rise faster."""
     apply_style()
-    settings = list(data.groupby(["m", "n"], sort=False))
-    colors = palette(len(settings))
-    fig, ax = plt.subplots(figsize=(6.5, 5))
-    for color, ((m, n), part) in zip(colors, settings):
-        ax.plot(part["quantile"], part["cdf"], color=color, lw=2, label=f"DNS(M={m}, N={n})")
-    ax.set(xscale="log", xlabel="negative's score rank / n_neg (1 = hardest)",
-           ylabel="cumulative sampling probability", ylim=(0, 1.02),
-           title="Smaller M or larger N: harder negatives")
-    ax.legend(loc="lower right", fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    for ax, family in zip(axes, ("DNS", "Softmax-v")):
+        part = data[data["family"] == family]
+        labels = list(dict.fromkeys(part["label"]))
+        for color, label in zip(palette(len(labels)), labels):
+            curve = part[part["label"] == label]
+            exact = curve[curve["source"] == "exact"]
+            sampled = curve[curve["source"] == "sampled"]
+            if len(exact):
+                ax.plot(exact["quantile"], exact["cdf"], color=color, lw=2, label=label)
+                thin = sampled.iloc[:: max(1, len(sampled) // 25)]
+                ax.plot(thin["quantile"], thin["cdf"], "o", color=color, ms=4)
+            else:
+                ax.plot(sampled["quantile"], sampled["cdf"], color=color, lw=2, label=label)
+        ax.set(xscale="log", xlabel="negative's score rank / n_neg (1 = hardest)", ylim=(0, 1.02))
+        ax.legend(loc="lower right", fontsize=8)
+    axes[0].set(ylabel="cumulative sampling probability",
+                title="DNS: smaller M or larger N is harder\n(lines exact, dots sampled)")
+    axes[1].set(title="Softmax-v: larger ρ is harder\n(sampled)")
     return fig

@@ -1,8 +1,9 @@
 """The data behind the theory figures, as tidy DataFrames (figures/ only draws them).
 
 Each function is deterministic given its arguments (random ones take ``seed``) and cheap
-(well under a second), so ``python -m figures`` and ``paper_checks.py`` can compute them,
-cache them as CSV and redraw without recomputing.
+(well under a second, except :func:`hardness_vs_k`, which trains 15 small models in about
+15 s), so ``python -m figures`` and ``paper_checks.py`` can compute them, cache them as CSV
+and redraw without recomputing.
 """
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from simulations import sampling as S
 from simulations.correlation import separation_sweep, topk_correlations
+from simulations.hardness import hardness_sweep
 from theory.bounds import topk_bounds
 from theory.estimators import dns_mn_rank_probabilities, kl_dro, pair_losses, softmax_v_tau
 from theory.metrics import auc, opauc, recall_at_k, roc_points
 
 __all__ = ["roc_example", "equal_auc_pair", "theorem3_envelope", "tau_vs_lambda", "dns_sampling_laws",
-           "fig6_correlations", "score_model_peaks"]
+           "sampling_laws", "fig6_correlations", "score_model_peaks", "hardness_vs_k"]
 
 
 def roc_example(n_pos: int = 30, n_neg: int = 90, separation: float = 1.2, seed=0) -> pd.DataFrame:
@@ -127,6 +130,41 @@ def dns_sampling_laws(n_neg: int = 1000, settings=((1, 10), (5, 10), (5, 50), (5
     return pd.concat(frames, ignore_index=True)
 
 
+def sampling_laws(n_neg: int = 1000, dns_settings=((1, 200), (5, 200), (20, 200), (5, 50)),
+                  rhos=(0.01, 0.1, 1.0, 10.0, 100.0), n: int = 200, pos_score: float = 1.0,
+                  n_repeats: int = 20_000, seed=0) -> pd.DataFrame:
+    """Paper Fig. 7: how much each sampler draws from each negative rank.
+
+    DNS(M, N): the exact law (theory) and the sampler's Monte Carlo law
+    (:func:`simulations.sampling.empirical_rank_distribution`) side by side.  Softmax-v(rho,
+    N): Monte Carlo only (its law has no closed form).  The user's negatives have standard
+    normal scores (drawn from ``seed``), the positive scores ``pos_score``.
+
+    Columns: family ("DNS" or "Softmax-v"), label, source ("exact" or "sampled"), rank
+    (1 = highest-scored), quantile = rank / n_neg, probability, cdf.
+    """
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal(n_neg)
+    child = np.random.SeedSequence(rng.integers(2**63)).spawn(len(dns_settings) + len(rhos))
+    ranks = np.arange(1, n_neg + 1)
+    frames = []
+
+    def add(family, label, source, prob):
+        frames.append(pd.DataFrame({"family": family, "label": label, "source": source,
+                                    "rank": ranks, "quantile": ranks / n_neg,
+                                    "probability": prob, "cdf": np.cumsum(prob)}))
+
+    for (m, pool), ss in zip(dns_settings, child):
+        label = f"DNS(M={m}, N={pool})"
+        add("DNS", label, "exact", dns_mn_rank_probabilities(n_neg, m, pool))
+        add("DNS", label, "sampled", S.empirical_rank_distribution(
+            S.dns(m, pool), scores, pos_score, n_repeats=n_repeats, seed=ss))
+    for rho, ss in zip(rhos, child[len(dns_settings):]):
+        add("Softmax-v", f"Softmax-v(ρ={rho:g}, N={n})", "sampled", S.empirical_rank_distribution(
+            S.softmax_v(rho, n), scores, pos_score, n_repeats=n_repeats, seed=ss))
+    return pd.concat(frames, ignore_index=True)
+
+
 def fig6_correlations(n_pos: int = 200, n_neg: int = 800, n_rankings: int = 20_000,
                       ks=(5, 10, 20, 50, 100), seed=0) -> pd.DataFrame:
     """Paper Fig. 6: Pearson r of Top-K metrics with OPAUC(beta) over uniform rankings.
@@ -142,3 +180,9 @@ def score_model_peaks(mus=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), n_rankings: int = 5_00
     """Beyond the paper: peak beta and peak r against the separation mu of score models."""
     sweep = separation_sweep(mus, n_rankings=n_rankings, seed=seed)
     return sweep.assign(n_neg=800)
+
+
+def hardness_vs_k(seed=0, n_users: int = 600, n_items: int = 400) -> pd.DataFrame:
+    """Paper Figs. 8-11 on planted data: Recall/NDCG at K = 5, 20, 50 of MF trained over
+    grids of M, N (DNS) and rho (Softmax-v); :func:`simulations.hardness.hardness_sweep`."""
+    return hardness_sweep(int(seed), ks=(5, 20, 50), n_users=n_users, n_items=n_items)

@@ -1,0 +1,45 @@
+"""Paper Figs. 8-11: the best sampler hardness against K (Guideline 2), from training."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from figures.style import apply_style, palette
+
+_TITLES = {"M": "DNS(M, N=50): harder = smaller M", "N": "DNS(M=5, N): harder = larger N",
+           "rho": "Softmax-v(ρ, N=50): harder = larger ρ"}
+_AXES = {"M": "M (top M of the pool)", "N": "N (pool size)", "rho": "ρ (KL radius)"}
+
+
+def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall"):
+    """Rows: in-sample (training interactions) and held-out; columns: the M, N and rho
+    grids.  Each line is one K: the metric relative to its best over the grid, the best
+    value starred."""
+    apply_style()
+    grids = [g for g in ("M", "N", "rho") if g in set(data["grid"])]
+    splits = [s for s in ("train", "held-out") if s in set(data["split"])]
+    ks = sorted(set(data["k"]))
+    colors = palette(len(ks))
+    fig, axes = plt.subplots(len(splits), len(grids), figsize=(5 * len(grids), 4.2 * len(splits)),
+                             squeeze=False, sharey="row")
+    for r, split in enumerate(splits):
+        for c, grid in enumerate(grids):
+            ax = axes[r, c]
+            part = data[(data["grid"] == grid) & (data["split"] == split)]
+            for color, k in zip(colors, ks):
+                line = part[part["k"] == k].sort_values("value")
+                rel = line[metric].to_numpy() / line[metric].max()
+                ax.plot(line["value"], rel, "-o", color=color, ms=5, label=f"K = {k}")
+                best = int(np.argmax(rel))
+                ax.plot(line["value"].iloc[best], 1.0, "*", color=color, ms=18, mec="black")
+            ax.set(xscale="log", title=_TITLES.get(grid, grid) if r == 0 else None,
+                   xlabel=_AXES.get(grid, grid) if r == len(splits) - 1 else None)
+            if c == 0:
+                where = "training interactions" if split == "train" else "held-out split"
+                ax.set_ylabel(f"{metric.capitalize()}@K / best\n({where})")
+    axes[0, 0].legend(loc="lower left", fontsize=8)
+    seed = int(data["seed"].iloc[0]) if "seed" in data else 0
+    fig.suptitle(f"Best hardness vs K on planted data (seed {seed}; stars = best per K)", y=1.0)
+    fig.tight_layout()
+    return fig
