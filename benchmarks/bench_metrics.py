@@ -9,7 +9,7 @@ Workload (issue "Foundation"): 10,000 rankings x 1,000 items (100 positives each
   reported per ranking, since the full loop takes minutes);
 - np.sort of the same score matrix (the floor: ranking needs a sort).
 
-Times are medians over repeats; the numba JIT compile time is measured apart, in a fresh
+Times are medians over repeats, the methods taking turns within each round; the numba JIT compile time is measured apart, in a fresh
 process with an empty cache.  Usage: ``python benchmarks/bench_metrics.py [--repeats 7]``.
 """
 from __future__ import annotations
@@ -96,6 +96,20 @@ def median_time(fn, repeats):
     return float(np.median(times))
 
 
+def interleaved_times(fns, repeats):
+    """Per-round times of each function, the functions taking turns within every round (in
+    a rotating order), so that drifting load on a shared machine hits all of them alike.
+    Returns an array (repeats, len(fns))."""
+    times = np.empty((repeats, len(fns)))
+    for r in range(repeats):
+        for step in range(len(fns)):
+            i = (r + step) % len(fns)
+            start = time.perf_counter()
+            fns[i]()
+            times[r, i] = time.perf_counter() - start
+    return times
+
+
 def cold_compile_seconds():
     """First call in a fresh process with an empty numba cache, minus a warm call."""
     code = (
@@ -129,9 +143,11 @@ def main():
     assert np.allclose(skl, mcclish, atol=1e-12), "hnslab and scikit-learn disagree"
 
     compile_s = cold_compile_seconds()
-    t_ours = median_time(lambda: run_hnslab(labels, scores), args.repeats)
-    t_numpy = median_time(lambda: run_numpy(labels, scores), args.repeats)
-    t_sort = median_time(lambda: np.sort(scores, axis=1), args.repeats)
+    run_hnslab(labels, scores)  # warm: caches, allocator
+    times = interleaved_times([lambda: run_hnslab(labels, scores), lambda: run_numpy(labels, scores),
+                               lambda: np.sort(scores, axis=1)], args.repeats)
+    t_ours, t_numpy, t_sort = np.median(times, axis=0)
+    round_ratio = np.median(times[:, 1] / times[:, 0])
     t_skl_rows = median_time(lambda: run_sklearn(labels, scores, args.sklearn_rows), 3)
     t_skl = t_skl_rows / args.sklearn_rows * N_LISTS
 
@@ -147,6 +163,8 @@ def main():
         print(f"{name:<34}{t:>10.3f}{t / t_ours:>11.1f}x")
     print(f"hnslab / np.sort = {t_ours / t_sort:.2f} (goal <= 2); numpy / hnslab = {t_numpy / t_ours:.1f} "
           f"(goal >= 10); sklearn / hnslab = {t_skl / t_ours:,.0f} (goal >= 1000)")
+    print(f"numpy / hnslab within each round: median {round_ratio:.1f}, range "
+          f"{np.min(times[:, 1] / times[:, 0]):.1f}-{np.max(times[:, 1] / times[:, 0]):.1f}")
 
 
 if __name__ == "__main__":

@@ -1196,3 +1196,50 @@ def test_metric_checks_pass_and_do_not_import_sklearn():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     seconds = float(proc.stdout.splitlines()[0])
     assert seconds < 60.0, f"M checks took {seconds:.1f} s for two seeds"   # ~2 s when idle
+
+
+# ======================================================================================
+# Batch kernels against plain numpy
+# ======================================================================================
+@pytest.mark.parametrize("n_rows", [3, 200])  # the serial path (<= 64 rows) and the parallel one
+def test_scan_counts_positives_and_flags_non_finite_rows_like_numpy(n_rows):
+    rng = np.random.default_rng(11)
+    labels = rng.random((n_rows, 37)) < 0.3
+    scores = rng.normal(size=(n_rows, 37))
+    bad_rows = rng.choice(n_rows, size=max(1, n_rows // 10), replace=False)
+    for r, value in zip(bad_rows, itertools.cycle([np.nan, np.inf, -np.inf])):
+        scores[r, rng.integers(37)] = value
+    n_pos = np.empty(n_rows, np.int64)
+    bad = np.empty(n_rows, np.int64)
+    if n_rows > 64:
+        M._scan_kernel(labels.view(np.int8), scores, n_pos, bad)
+    else:
+        M._scan_rows(0, n_rows, labels.view(np.int8), scores, n_pos, bad)
+    np.testing.assert_array_equal(n_pos, np.count_nonzero(labels, axis=1))
+    np.testing.assert_array_equal(bad.astype(bool), ~np.isfinite(scores).all(axis=1))
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_first_non_finite_score_is_named_with_its_index(value):
+    scores = np.zeros((100, 5))
+    scores[70, 3] = value
+    scores[80, 1] = np.nan
+    with pytest.raises(ValueError, match=r"y_score must be finite .* at index \(70, 3\)"):
+        M.auc(np.tile([1, 0, 1, 0, 0], (100, 1)), scores)
+    with pytest.raises(ValueError, match=r"at index \(3,\)"):
+        M.auc([1, 0, 1, 0, 0], scores[70])
+
+
+def test_gather_positives_matches_boolean_indexing():
+    rng = np.random.default_rng(12)
+    labels = rng.random((150, 40)) < 0.25
+    labels[0] = False          # a row without positives
+    labels[1] = True           # a row of positives only
+    scores = rng.normal(size=(150, 40))
+    width = int(labels.sum(axis=1).max()) + M.SENTINELS
+    out = np.full((150, width), -7.0)
+    M._gather_positives(labels.view(np.int8), scores, out)
+    for r in range(150):
+        k = labels[r].sum()
+        np.testing.assert_array_equal(out[r, :k], scores[r][labels[r]])
+        assert np.all(out[r, k:] == np.inf)
