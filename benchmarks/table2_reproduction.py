@@ -21,6 +21,7 @@ Usage::
     python benchmarks/table2_reproduction.py --epochs 20          # shortened
     python benchmarks/table2_reproduction.py --quick              # CI: 1 epoch, 4 configurations
     python benchmarks/table2_reproduction.py --report-only        # table from the results folder
+    python benchmarks/table2_reproduction.py --report-only --figure fig.png   # + Figs. 8-11 on Gowalla
 """
 from __future__ import annotations
 
@@ -175,6 +176,39 @@ def report(rows, epochs):
             print(f"  {metric:<6} {family:<9} {param:<3} at K = 5, 20, 50: {', '.join(picks)}")
 
 
+def hardness_frame(rows):
+    """The results as simulations.hardness.hardness_sweep rows (grids M and rho, held-out)."""
+    import pandas as pd
+
+    records = []
+    for r in rows:
+        if r["family"] not in ("DNS", "Softmax-v"):
+            continue
+        grid, value = ("M", r["m"]) if r["family"] == "DNS" else ("rho", r["rho"])
+        for k in KS:
+            records.append({"grid": grid, "value": float(value), "sampler": r["sampler_label"],
+                            "split": "held-out", "k": k, "recall": r[f"recall@{k}"],
+                            "ndcg": r[f"ndcg@{k}"], "seed": r["seed"]})
+    return pd.DataFrame.from_records(records)
+
+
+def draw_figure(rows, epochs, path: Path):
+    """Figs. 8-11 on Gowalla: Recall@K relative to its best over M and over rho."""
+    from figures.hardness import plot_hardness_vs_k
+    from figures.style import save
+
+    frame = hardness_frame(rows)
+    if frame.empty:
+        print("no DNS or Softmax-v results yet: no figure")
+        return
+    fig = plot_hardness_vs_k(frame, titles={"M": f"DNS(M, N={POOL}): harder = smaller M",
+                                            "rho": f"Softmax-v(ρ, N={POOL}): harder = larger ρ"},
+                             suptitle=f"Gowalla, MF, {epochs} epochs: best hardness vs K "
+                                      "(test split; stars = best per K)")
+    for written in save(fig, path.parent, path.stem):
+        print(f"figure: {written}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path,
@@ -190,6 +224,8 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="CI: 1 epoch (unless --epochs), M in {1, 5}, rho = 1, BPR")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="also draw best hardness vs K (Figs. 8-11) to this path (.png and .pdf)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.quick and "--epochs" not in (argv if argv is not None else sys.argv[1:]):
@@ -207,7 +243,10 @@ def main(argv=None):
               f"{test.nnz} test interactions; results in {args.results}", flush=True)
         if not run_grid(args, train, test):
             return 130
-    report(load_results(args.results, args.epochs, args.seed), args.epochs)
+    rows = load_results(args.results, args.epochs, args.seed)
+    report(rows, args.epochs)
+    if args.figure is not None:
+        draw_figure(rows, args.epochs, args.figure)
     return 0
 
 

@@ -12,10 +12,13 @@ _TITLES = {"M": "DNS(M, N=50): harder = smaller M", "N": "DNS(M=5, N): harder = 
 _AXES = {"M": "M (top M of the pool)", "N": "N (pool size)", "rho": "ρ (KL radius)"}
 
 
-def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall"):
+def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall", titles=None, suptitle=None):
     """Rows: in-sample (training interactions) and held-out; columns: the M, N and rho
     grids.  Each line is one K: the metric relative to its best over the grid, the best
-    value starred."""
+    value starred.  ``data`` has the columns of
+    :func:`simulations.hardness.hardness_sweep` (any subset of grids and splits);
+    ``titles`` maps a grid to its panel title."""
+    titles = dict(_TITLES, **(titles or {}))
     apply_style()
     grids = [g for g in ("M", "N", "rho") if g in set(data["grid"])]
     splits = [s for s in ("train", "held-out") if s in set(data["split"])]
@@ -27,19 +30,23 @@ def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall"):
         for c, grid in enumerate(grids):
             ax = axes[r, c]
             part = data[(data["grid"] == grid) & (data["split"] == split)]
-            for color, k in zip(colors, ks):
+            for n, (color, k) in enumerate(zip(colors, ks)):
                 line = part[part["k"] == k].sort_values("value")
                 rel = line[metric].to_numpy() / line[metric].max()
                 ax.plot(line["value"], rel, "-o", color=color, ms=5, label=f"K = {k}")
                 best = int(np.argmax(rel))
-                ax.plot(line["value"].iloc[best], 1.0, "*", color=color, ms=18, mec="black")
-            ax.set(xscale="log", title=_TITLES.get(grid, grid) if r == 0 else None,
+                # Shrinking stars, so that the bests of several K at one value stay visible.
+                ax.plot(line["value"].iloc[best], 1.0, "*", color=color, ms=24 - 6 * n,
+                        mec="black", zorder=3 + n)
+            ax.set(xscale="log", title=titles.get(grid, grid) if r == 0 else None,
                    xlabel=_AXES.get(grid, grid) if r == len(splits) - 1 else None)
             if c == 0:
                 where = "training interactions" if split == "train" else "held-out split"
                 ax.set_ylabel(f"{metric.capitalize()}@K / best\n({where})")
     axes[0, 0].legend(loc="lower left", fontsize=8)
-    seed = int(data["seed"].iloc[0]) if "seed" in data else 0
-    fig.suptitle(f"Best hardness vs K on planted data (seed {seed}; stars = best per K)", y=1.0)
+    if suptitle is None:
+        seed = int(data["seed"].iloc[0]) if "seed" in data else 0
+        suptitle = f"Best hardness vs K on planted data (seed {seed}; stars = best per K)"
+    fig.suptitle(suptitle, y=1.0)
     fig.tight_layout()
     return fig

@@ -500,3 +500,26 @@ def test_matches_torch_adam_on_the_same_batches():
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(trainer.model.item_factors, Vt.weight.detach().numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------
+# The Table 2 script, short version (the full grid is opt-in: hours)
+# --------------------------------------------------------------------------------------
+def test_table2_script_quick_run_resumes_and_draws(gowalla_path, tmp_path):
+    """--quick: 1 epoch of BPR, DNS(1, 200), DNS(5, 200) and Softmax-v(1, 200) on Gowalla;
+    one JSON per configuration, a report next to the paper's numbers, the Figs. 8-11 plot;
+    a rerun computes nothing (every configuration is skipped)."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "table2_reproduction.py"
+    results = tmp_path / "results"
+    cmd = [sys.executable, str(script), "--quick", "--no-progress", "--data", str(gowalla_path),
+           "--results", str(results), "--figure", str(tmp_path / "fig8_gowalla.png")]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    files = sorted(p.name for p in results.glob("*.json"))
+    assert len(files) == 4 and all("_e1_s0" in f for f in files), files
+    payload = json.loads((results / files[0]).read_text())
+    assert payload["n_train"] == 822_358 and payload["n_test"] == 205_106
+    assert "0.2989" in first.stdout and "Guideline 2 on real data" in first.stdout
+    assert (tmp_path / "fig8_gowalla.png").stat().st_size > 5000
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.count("done, skipped") == 4, again.stdout
