@@ -45,6 +45,8 @@ import numpy as np
 from numba import njit
 from scipy import optimize, special, stats
 
+from theory.metrics import _check_fraction
+
 __all__ = [
     "bpr_loss",
     "bpr_loss_grad",
@@ -185,13 +187,9 @@ def _finite_array(x, name, *, ndim=1, min_ndim=None):
 
 
 def _check_beta(beta, name="beta"):
-    try:
-        b = float(beta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a number in (0, 1], got {beta!r}") from exc
-    if not (0.0 < b <= 1.0):  # also rejects NaN
-        raise ValueError(f"{name} must be in (0, 1], got {beta!r}")
-    return b
+    """A real number in (0, 1]: theory.metrics' validator, so that every beta of the
+    package is checked alike (bools and strings refused)."""
+    return _check_fraction(beta, name)
 
 
 def _check_rho(rho, *, allow_inf=False):
