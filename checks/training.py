@@ -8,7 +8,6 @@ the numba kernels are compiled.
 """
 from __future__ import annotations
 
-import functools
 
 import numpy as np
 import scipy.sparse as sp
@@ -193,23 +192,16 @@ def _planted_seeds(seed: int, full: bool):
     """The planted-data checks use one seed, or three (seed, seed + 1, seed + 2) with --full,
     on 600 users x 400 items.  (At 1200 x 800 with the same training options, the DNS(1, 50)
     model trains poorly -- worst at every beta, even its own -- and E4 fails for M = 1; with
-    lr 0.01 it comes within 0.012 of the best, still not best.  The claim needs a well-optimized model, so
-    --full adds seeds rather than size.)"""
+    lr 0.01 it comes within 0.012 of the best, still not best.  The claim needs a
+    well-optimized model, so --full adds seeds rather than size.)"""
     return [seed + i for i in range(3 if full else 1)]
-
-
-@functools.lru_cache(maxsize=4)
-def _planted_runs(seed: int):
-    """DNS(M, 50) models on planted data (600 users x 400 items), dim 8."""
-    train, test = H.planted_split(seed)
-    return train, test, H.train_grid(train, test, H.GRIDS["M"], seed=seed)
 
 
 def _own_beta_deficits(seed: int):
     """For M = 1, 5, 25 of N = 50: (deficit / SE of the model's OPAUC(M/N) against the best
     model at that beta, with the mean deficit and its paired SE) on the training
     interactions and on the held-out split."""
-    train, test, models = _planted_runs(seed)
+    train, test, models = H.planted_models(seed, "M")
     levels = (1, 5, 25)
     betas = [m / N_POOL for m in levels]
     out = {}
@@ -242,19 +234,11 @@ def _e4(seed: int, full: bool) -> tuple[str, bool]:
             + " (held-out not asserted)"), passed
 
 
-def hardness_index(grid: str, value: float) -> int:
-    """0 for the easiest value of ``grid`` in simulations.hardness.GRIDS, up to len - 1."""
-    values = sorted(v for v, _ in H.GRIDS[grid])
-    if not H.HARDER_WHEN_LARGER[grid]:
-        values = values[::-1]
-    return values.index(value)
-
-
 def guideline2_verdict(best: dict) -> bool:
     """Guideline 2 at K = 5 vs K = 50 (paper: "Top-5 vs Top-50 always follows the trend"):
     for every grid the best sampler at K = 5 is strictly harder than the best at K = 50.
     ``best`` maps grid -> [best value at K = 5, 20, 50]."""
-    return all(hardness_index(g, b[0]) > hardness_index(g, b[-1]) for g, b in best.items())
+    return all(H.hardness_index(g, b[0]) > H.hardness_index(g, b[-1]) for g, b in best.items())
 
 
 @check("G2", "Guideline 2, Figs. 8-11",

@@ -15,6 +15,8 @@ The grids (``GRIDS``) follow the paper's shape at a pool size that suits 400 ite
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -24,8 +26,8 @@ from simulations import sampling as S
 from simulations import trainer as T
 from simulations.evaluation import evaluate_full_ranking
 
-__all__ = ["GRIDS", "HARDER_WHEN_LARGER", "planted_split", "train_grid", "hardness_sweep",
-           "best_per_k"]
+__all__ = ["GRIDS", "HARDER_WHEN_LARGER", "hardness_index", "planted_split", "train_grid",
+           "planted_models", "hardness_sweep", "best_per_k"]
 
 GRIDS = {
     "M": tuple((m, S.dns(m, 50)) for m in (1, 2, 5, 10, 25)),
@@ -34,6 +36,14 @@ GRIDS = {
 }
 #: Direction of hardness of each grid's parameter (paper Section 5, Fig. 7).
 HARDER_WHEN_LARGER = {"M": False, "N": True, "rho": True}
+
+def hardness_index(grid: str, value: float) -> int:
+    """0 for the easiest value of ``GRIDS[grid]``, up to ``len(GRIDS[grid]) - 1``."""
+    values = sorted(v for v, _ in GRIDS[grid])
+    if not HARDER_WHEN_LARGER[grid]:
+        values = values[::-1]
+    return values.index(value)
+
 
 #: Training options of the planted runs: 100 epochs of Adam with a large step (small data).
 TRAIN_OPTIONS = dict(epochs=100, lr=0.05, batch_size=256, weight_decay=0.001, dim=8,
@@ -56,6 +66,15 @@ def train_grid(train, test, samplers, seed: int = 0, **options) -> dict:
     opts = dict(TRAIN_OPTIONS, **options)
     return {key: T.train_mf(train, test, sampler, seed=seed, handle_sigint=False, **opts).model
             for key, sampler in samplers}
+
+
+@functools.lru_cache(maxsize=8)
+def planted_models(seed: int, grid: str, n_users: int = 600, n_items: int = 400):
+    """(train, test, {value: MFModel}) of one grid on :func:`planted_split`, trained once per
+    process and shared by its callers (the G2 and E4 checks and the Figs. 8-11 data train the
+    same models); the models must not be modified."""
+    train, test = planted_split(seed, n_users, n_items)
+    return train, test, train_grid(train, test, GRIDS[grid], seed=seed)
 
 
 def hardness_sweep(seed: int = 0, grids=("M", "N", "rho"), ks=(5, 20, 50), n_users: int = 600,
@@ -81,11 +100,10 @@ def hardness_sweep(seed: int = 0, grids=("M", "N", "rho"), ks=(5, 20, 50), n_use
     unknown = set(grids) - set(GRIDS)
     if unknown:
         raise ValueError(f"grids must be among {sorted(GRIDS)}; got {sorted(unknown)}")
-    train, test = planted_split(seed, n_users, n_items)
-    nothing = sp.csr_matrix(train.shape, dtype=bool)
     records = []
     for grid in grids:
-        models = train_grid(train, test, GRIDS[grid], seed=seed)
+        train, test, models = planted_models(int(seed), grid, n_users, n_items)
+        nothing = sp.csr_matrix(train.shape, dtype=bool)
         labels = {value: sampler.label() for value, sampler in GRIDS[grid]}
         for value, model in models.items():
             for split, masked, target in (("train", nothing, train), ("held-out", train, test)):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from checks.training import guideline2_verdict, hardness_index
+from checks.training import guideline2_verdict
 from simulations import figure_data
 from simulations import hardness as H
 from theory.estimators import dns_mn_rank_probabilities
@@ -71,8 +71,8 @@ def test_bad_arguments_are_value_errors():
 
 
 def test_hardness_index_and_guideline2_verdict():
-    assert [hardness_index("M", m) for m in (25, 10, 5, 2, 1)] == [0, 1, 2, 3, 4]
-    assert [hardness_index("rho", r) for r in (0.01, 0.1, 1.0, 10.0, 100.0)] == [0, 1, 2, 3, 4]
+    assert [H.hardness_index("M", m) for m in (25, 10, 5, 2, 1)] == [0, 1, 2, 3, 4]
+    assert [H.hardness_index("rho", r) for r in (0.01, 0.1, 1.0, 10.0, 100.0)] == [0, 1, 2, 3, 4]
     assert guideline2_verdict({"M": [1, 5, 25], "N": [200, 50, 20], "rho": [10, 1, 0.1]})
     assert not guideline2_verdict({"M": [5, 5, 5]})          # a tie is not the trend
     assert not guideline2_verdict({"N": [20, 50, 200]})      # reversed
