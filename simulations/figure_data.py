@@ -154,9 +154,11 @@ def sampling_laws(n_neg: int = 1000, dns_settings=((1, 200), (5, 200), (20, 200)
                                     "rank": ranks, "quantile": ranks / n_neg,
                                     "probability": prob, "cdf": np.cumsum(prob)}))
 
+    exact = dns_sampling_laws(n_neg, dns_settings)
     for (m, pool), ss in zip(dns_settings, child):
         label = f"DNS(M={m}, N={pool})"
-        add("DNS", label, "exact", dns_mn_rank_probabilities(n_neg, m, pool))
+        add("DNS", label, "exact",
+            exact[(exact["m"] == m) & (exact["n"] == pool)]["probability"].to_numpy())
         add("DNS", label, "sampled", S.empirical_rank_distribution(
             S.dns(m, pool), scores, pos_score, n_repeats=n_repeats, seed=ss))
     for rho, ss in zip(rhos, child[len(dns_settings):]):
