@@ -503,6 +503,12 @@ def _metrics_kernel(scores, labels, pos_sorted, n_pos, betas, levels, ks, discou
 # --------------------------------------------------------------------------------------
 # Validation (one path for every public function)
 # --------------------------------------------------------------------------------------
+def _by_chunks(rows_kernel, parallel_kernel, n_rows):
+    """The parallel kernel, or for one chunk of rows or less the serial ``rows_kernel`` on
+    rows 0..n_rows-1: the parallel launch costs more than the work there."""
+    return parallel_kernel if n_rows > _CHUNK_ROWS else partial(rows_kernel, 0, n_rows)
+
+
 def _check_rankings(y_true, y_score):
     """Validate labels and scores.
 
@@ -532,8 +538,7 @@ def _check_rankings(y_true, y_score):
     n_rows = y_true.shape[0]
     n_pos = np.empty(n_rows, np.int64)
     bad = np.empty(n_rows, np.int64)
-    scan = _scan_kernel if n_rows > _CHUNK_ROWS else partial(_scan_rows, 0, n_rows)
-    scan(y_true.view(np.int8), y_score, n_pos, bad)
+    _by_chunks(_scan_rows, _scan_kernel, n_rows)(y_true.view(np.int8), y_score, n_pos, bad)
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
         j = int(np.flatnonzero(~np.isfinite(y_score[r]))[0])
@@ -683,13 +688,9 @@ def _ranking_metrics(y_true, y_score, n_pos, betas=(), ks=(), levels=(0.0,)):
     dcg = np.zeros((n_rows, ks.size))
     hit_prob = np.zeros((n_rows, ks.size))
     # ks beyond the ranking are clipped for the kernel's discount lookups and restored after.
-    # One chunk or less: skip the parallel launch, which costs more than the work here.
-    if n_rows <= _CHUNK_ROWS:
-        kernel = partial(_metrics_rows, 0, n_rows)
-    else:
-        kernel = _metrics_kernel
-    kernel(y_score, labels, pos, n_pos, betas[beta_order], levels,
-                    np.minimum(sorted_ks, n_items), discounts, area, hits, dcg, hit_prob)
+    _by_chunks(_metrics_rows, _metrics_kernel, n_rows)(
+        y_score, labels, pos, n_pos, betas[beta_order], levels, np.minimum(sorted_ks, n_items),
+        discounts, area, hits, dcg, hit_prob)
     if np.any(beta_order != np.arange(betas.size)):
         area[:, :, beta_order] = area.copy()
     if np.any(k_order != np.arange(ks.size)):
