@@ -39,7 +39,7 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 from simulations.rng import as_seed_sequence, branch_seed_sequence, random_bounded
-from theory.estimators import bpr_loss_scalar, softmax_weights_row
+from theory.estimators import _check_int, bpr_loss_scalar, softmax_weights_row
 
 __all__ = [
     "CHUNK",
@@ -80,18 +80,6 @@ PAIR_CHUNK = 64
 # --------------------------------------------------------------------------------------
 # Sampler specification
 # --------------------------------------------------------------------------------------
-def _int(value, name, low, high=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if isinstance(value, (float, np.floating)) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {rng}, got {value!r}")
-    return int(value)
-
-
 def _positive(value, name):
     try:
         v = float(value)
@@ -140,9 +128,9 @@ class Sampler:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        object.__setattr__(self, "n", _int(self.n, "n", 1, 2**31 - 1))
+        object.__setattr__(self, "n", _check_int(self.n, "n", 1, 2**31 - 1))
         if self.kind == "dns":
-            object.__setattr__(self, "m", _int(self.m, "m", 1, self.n))
+            object.__setattr__(self, "m", _check_int(self.m, "m", 1, self.n))
         object.__setattr__(self, "rho", _positive(self.rho, "rho"))
         object.__setattr__(self, "tau", _positive(self.tau, "tau"))
         if self.pool not in POOLS:
@@ -539,7 +527,7 @@ def empirical_rank_distribution(sampler: Sampler, neg_scores, pos_score: float =
     s = np.ascontiguousarray(neg_scores, dtype=np.float64)
     if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)):
         raise ValueError("neg_scores must be a non-empty 1-D array of finite numbers")
-    n_repeats = _int(n_repeats, "n_repeats", 1)
+    n_repeats = _check_int(n_repeats, "n_repeats", 1)
     if not replace and sampler.n > s.size:
         raise ValueError(f"pool size n = {sampler.n} exceeds n_neg = {s.size} with replace=False")
     order = np.argsort(-s, kind="stable")

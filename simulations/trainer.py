@@ -74,7 +74,7 @@ from numba import njit, prange
 from simulations import sampling as S
 from simulations.evaluation import evaluate_full_ranking
 from simulations.rng import as_seed_sequence, branch_seed_sequence
-from theory.estimators import bpr_loss_grad_scalar
+from theory.estimators import _check_int, bpr_loss_grad_scalar
 
 __all__ = [
     "MFModel",
@@ -559,8 +559,8 @@ class MFTrainer:
         self.train = _csr(train, "train")
         n_users, n_items = self.train.shape
         self.sampler = sampler
-        self.dim = S._int(dim, "dim", 1)
-        self.batch_size = S._int(batch_size, "batch_size", 1)
+        self.dim = _check_int(dim, "dim", 1)
+        self.batch_size = _check_int(batch_size, "batch_size", 1)
         self.lr = S._positive(lr, "lr")
         if not (weight_decay >= 0) or not math.isfinite(weight_decay):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
@@ -571,7 +571,7 @@ class MFTrainer:
         self.weight_decay_mode = weight_decay_mode
         self.lr_decay = bool(lr_decay)
         self.lr_decay_gamma = S._positive(lr_decay_gamma, "lr_decay_gamma")
-        self.lr_decay_step = S._int(lr_decay_step, "lr_decay_step", 1)
+        self.lr_decay_step = _check_int(lr_decay_step, "lr_decay_step", 1)
         self.init_std = S._positive(init_std, "init_std")
         self.root = as_seed_sequence(seed)
         self.indptr = self.train.indptr.astype(np.int64)
@@ -591,7 +591,7 @@ class MFTrainer:
         self.step = 0
         self.epoch = 0
         if threads is not None:
-            threads = S._int(threads, "threads", 1)
+            threads = _check_int(threads, "threads", 1)
         self.threads = threads
         n = min(self.batch_size, self.pair_users.size)
         self._ws = _Workspace(n, sampler.n, _n_used_max(sampler, sampler.n), self.dim, n_items)
@@ -720,8 +720,8 @@ def train_mf(train, test, sampler: S.Sampler, *, epochs: int = 20, ks=(5, 20, 50
     -------
     TrainResult
     """
-    epochs = S._int(epochs, "epochs", 0)
-    eval_every = S._int(eval_every, "eval_every", 0)
+    epochs = _check_int(epochs, "epochs", 0)
+    eval_every = _check_int(eval_every, "eval_every", 0)
     trainer = MFTrainer(train, sampler, **trainer_options)
     test = _csr(test, "test")
     if test.shape != trainer.train.shape:

@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit
 from scipy import optimize, special, stats
 
-from theory.metrics import _check_fraction
+from theory.metrics import _check_fraction, _is_real
 
 __all__ = [
     "bpr_loss",
@@ -204,13 +204,11 @@ def _check_rho(rho, *, allow_inf=False):
 
 
 def _check_int(value, name, low, high=None, high_name=None):
-    """An integer in [low, high]; integral floats within 1e-9 are accepted and rounded."""
-    if isinstance(value, (bool, np.bool_)):
+    """An integer in [low, high]; integral floats within 1e-9 are accepted and rounded;
+    bools, strings and other non-numbers are refused."""
+    if not _is_real(value):
         raise ValueError(f"{name} must be an integer, got {value!r}")
-    try:
-        f = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+    f = float(value)
     if not math.isfinite(f) or abs(f - round(f)) > _INTEGER_RTOL * max(1.0, abs(f)):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     v = int(round(f))
