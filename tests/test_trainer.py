@@ -7,6 +7,7 @@ they are used.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -523,3 +524,58 @@ def test_table2_script_quick_run_resumes_and_draws(gowalla_path, tmp_path):
     assert (tmp_path / "fig8_gowalla.png").stat().st_size > 5000
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and again.stdout.count("done, skipped") == 4, again.stdout
+
+
+def _table2_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "table2_reproduction", REPO / "benchmarks" / "table2_reproduction.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table2_script_only_selects_grid_points_and_refuses_others():
+    t2 = _table2_script()
+    only = [t2.parse_only(text) for text in ("Softmax-v:0.01", "DNS:5.0", "BPR")]
+    labels = [s.label() for _, s in t2.configurations(False, only)]
+    assert labels == ["Uniform(1)", "DNS(5,200)", "Softmax-v(0.01,200)"]  # the grid's run order
+    assert len(list(t2.configurations(False))) == len(t2.M_GRID) + len(t2.RHO_GRID) + 1
+    for bad in ("DNS:7", "DNS:x", "DNS", "BPR:1", "softmax:1", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="not a point of the grid"):
+            t2.parse_only(bad)
+    with pytest.raises(SystemExit):  # argparse reports it as a usage error naming --only
+        t2.main(["--only", "DNS:7", "--report-only"])
+
+
+def test_table2_report_picks_guideline2_per_weight_decay(capsys):
+    """Guideline 2 compares hardness at one weight decay: a grid point run at an extra weight
+    decay must not take part in another weight decay's picks, nor in the figure's data."""
+    t2 = _table2_script()
+    rng = np.random.default_rng(0)
+
+    def row(family, m, rho, wd):
+        label = {"BPR": "Uniform(1)", "DNS": f"DNS({m},200)", "Softmax-v": f"Softmax-v({rho:g},200)"}
+        r = {"family": family, "m": m, "rho": rho, "weight_decay": wd, "seed": 0,
+             "sampler_label": label[family], "seconds_per_epoch": 1.0}
+        r.update({f"{metric}@{k}": float(rng.uniform(0.05, 0.3))
+                  for metric in ("recall", "ndcg") for k in t2.KS})
+        return r
+
+    rows = ([row("BPR", 1, 0.0, 0.01)] + [row("DNS", m, 0.0, 0.01) for m in t2.M_GRID]
+            + [row("Softmax-v", 1, rho, 0.01) for rho in t2.RHO_GRID])
+    extra = row("DNS", 5, 0.0, 0.001)
+    for k in t2.KS:  # the extra point beats every wd=0.01 point at every K
+        extra[f"recall@{k}"] = extra[f"ndcg@{k}"] = 0.9
+    t2.report(rows + [extra], 200)
+    out = capsys.readouterr().out
+    for metric in ("recall", "ndcg"):
+        dns = [r for r in rows if r["family"] == "DNS"]
+        picks = ", ".join(f"{max(dns, key=lambda r: r[f'{metric}@{k}'])['m']:g}" for k in t2.KS)
+        assert f"wd=0.01    {metric:<6} DNS       m   at K = 5, 20, 50: {picks}  (7 grid" in out
+        assert f"wd=0.001   {metric:<6} DNS       m   at K = 5, 20, 50: 5, 5, 5  (1 grid" in out
+    assert "DNS(5,200) wd=0.001" in out.split("Table 2")[1]  # Table 2 takes the tuned best
+    assert t2.figure_weight_decay(rows + [extra]) == 0.01
+    frame = t2.hardness_frame(rows + [extra], 0.01)
+    assert len(frame) == (len(t2.M_GRID) + len(t2.RHO_GRID)) * len(t2.KS)
