@@ -241,7 +241,7 @@ def draw_figure(rows, epochs, path: Path):
     fig = plot_hardness_vs_k(frame, titles={"M": f"DNS(M, N={POOL}): harder = smaller M",
                                             "rho": f"Softmax-v(ρ, N={POOL}): harder = larger ρ"},
                              suptitle=f"Gowalla, MF, {epochs} epochs, weight decay "
-                                      f"{weight_decay:g}: best hardness vs K "
+                                      f"{weight_decay:g}: best hardness vs K\n"
                                       "(test split; stars = best per K)")
     for written in save(fig, path.parent, path.stem):
         print(f"figure: {written}")

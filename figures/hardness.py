@@ -43,7 +43,7 @@ def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall", titles=None, 
             if c == 0:
                 where = "training interactions" if split == "train" else "held-out split"
                 ax.set_ylabel(f"{metric.capitalize()}@K / best\n({where})")
-    axes[0, 0].legend(loc="lower left", fontsize=8)
+    axes[0, 0].legend(loc="best", fontsize=8)  # least overlap with the curves
     if suptitle is None:
         seed = int(data["seed"].iloc[0]) if "seed" in data else 0
         suptitle = f"Best hardness vs K on planted data (seed {seed}; stars = best per K)"
