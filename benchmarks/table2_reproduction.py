@@ -32,6 +32,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -192,22 +193,22 @@ def report(rows, epochs):
     print("\nGuideline 2 on real data: best M (DNS, N = 200) and best rho (Softmax-v) per K,"
           " at each weight decay")
     for wd in sorted({r["weight_decay"] for r in rows}):
+        def at_wd(r, wd=wd):
+            return r["weight_decay"] == wd
+
         for metric in ("recall", "ndcg"):
             for family, param in (("DNS", "m"), ("Softmax-v", "rho")):
-                at_wd = [r for r in rows if r["family"] == family and r["weight_decay"] == wd]
-                if not at_wd:
+                n_points = sum(r["family"] == family and at_wd(r) for r in rows)
+                if n_points == 0:
                     continue
-                picks = [f"{max(at_wd, key=lambda r: r[f'{metric}@{k}'])[param]:g}" for k in KS]
+                picks = [f"{best(family, f'{metric}@{k}', at_wd)[param]:g}" for k in KS]
                 print(f"  wd={wd:<7g} {metric:<6} {family:<9} {param:<3} at K = 5, 20, 50: "
-                      f"{', '.join(picks)}  ({len(at_wd)} grid points)")
+                      f"{', '.join(picks)}  ({n_points} grid points)")
 
 
 def figure_weight_decay(rows):
     """The weight decay with the most DNS and Softmax-v grid points (ties: the smallest)."""
-    counts = {}
-    for r in rows:
-        if r["family"] in ("DNS", "Softmax-v"):
-            counts[r["weight_decay"]] = counts.get(r["weight_decay"], 0) + 1
+    counts = Counter(r["weight_decay"] for r in rows if r["family"] in ("DNS", "Softmax-v"))
     return min(counts, key=lambda wd: (-counts[wd], wd)) if counts else None
 
 

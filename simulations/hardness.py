@@ -37,6 +37,7 @@ GRIDS = {
 #: Direction of hardness of each grid's parameter (paper Section 5, Fig. 7).
 HARDER_WHEN_LARGER = {"M": False, "N": True, "rho": True}
 
+
 def hardness_index(grid: str, value: float) -> int:
     """0 for the easiest value of ``GRIDS[grid]``, up to ``len(GRIDS[grid]) - 1``."""
     values = sorted(v for v, _ in GRIDS[grid])
