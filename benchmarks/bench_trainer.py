@@ -39,10 +39,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulations import data as D  # noqa: E402
-from simulations import sampling as S  # noqa: E402
-from simulations import trainer as T  # noqa: E402
-from simulations.evaluation import evaluate_full_ranking  # noqa: E402
+from training import data as D  # noqa: E402
+from training import sampling as S  # noqa: E402
+from training import trainer as T  # noqa: E402
+from training.evaluation import evaluate_full_ranking  # noqa: E402
 
 DIM, BATCH, N, M, LR, WD = 32, 4096, 200, 5, 1e-3, 0.01
 

@@ -37,9 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulations import data as D  # noqa: E402
-from simulations import sampling as S  # noqa: E402
-from simulations import trainer as T  # noqa: E402
+from training import data as D  # noqa: E402
+from training import sampling as S  # noqa: E402
+from training import trainer as T  # noqa: E402
 
 PAPER = {  # Table 2, Gowalla, MF: (Recall@50, NDCG@50)
     "BPR": (0.2048, 0.1216),
@@ -213,7 +213,7 @@ def figure_weight_decay(rows):
 
 
 def hardness_frame(rows, weight_decay):
-    """The results at one weight decay as simulations.hardness.hardness_sweep rows (grids M
+    """The results at one weight decay as training.hardness.hardness_sweep rows (grids M
     and rho, held-out): one weight decay, so that hardness alone varies along each grid."""
     import pandas as pd
 

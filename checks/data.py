@@ -23,7 +23,7 @@ def _gowalla_table1(seed: int, full: bool):
 
 @functools.lru_cache(maxsize=2)
 def _gowalla_split(seed: int):
-    from simulations.data import load_mat, split_per_user
+    from training.data import load_mat, split_per_user
 
     return split_per_user(load_mat(data_dir() / "gowalla.mat"), 0.8, seed=seed)
 
@@ -42,7 +42,7 @@ def _gowalla_theorem1(seed: int, full: bool):
     import numpy as np
 
     from checks.training import theorem1_gap
-    from simulations import trainer as T
+    from training import trainer as T
 
     train = _gowalla_split(seed).train
     model = T.init_model(*train.shape, dim=32, seed=seed)  # the trainer's N(0, 0.1) start
@@ -67,8 +67,8 @@ PAPER_TABLE2 = {"BPR": (0.2048, 0.1216), "DNS(M,N)": (0.2989, 0.1811),
 def _gowalla_table2(seed: int, full: bool):
     if (reason := _missing()) is not None:
         return reason, None
-    from simulations import sampling as S
-    from simulations import trainer as T
+    from training import sampling as S
+    from training import trainer as T
 
     split = _gowalla_split(seed)
     epochs = 200 if full else 2

@@ -1,6 +1,6 @@
 """Checks of the samplers and the trainer (paper Sections 3, 5 Fig. 7 and 6).
 
-S*: sampling laws of simulations.sampling (Fig. 7); E*: the estimator gaps measured on the
+S*: sampling laws of training.sampling (Fig. 7); E*: the estimator gaps measured on the
 trainer's own loss kernels (Theorems 1-2, DNS(M, N) as an estimator of OPAUC(M/N)) and
 training on planted data; G2: Guideline 2 on planted data.  Every check draws from ``seed``;
 ``full=True`` uses more repeats / sizes.  Default sizes run in well under 30 s together once
@@ -13,11 +13,11 @@ import scipy.sparse as sp
 from scipy import stats
 
 from checks import check
-from simulations import data as D
-from simulations import hardness as H
-from simulations import sampling as S
-from simulations import trainer as T
-from simulations.evaluation import evaluate_full_ranking
+from training import data as D
+from training import hardness as H
+from training import sampling as S
+from training import trainer as T
+from training.evaluation import evaluate_full_ranking
 from theory import estimators as E
 
 
@@ -184,7 +184,7 @@ def _e3(seed: int, full: bool) -> tuple[str, bool]:
 # --------------------------------------------------------------------------------------
 # Training on planted data
 # --------------------------------------------------------------------------------------
-N_POOL = 50  # pool size of the planted DNS(M, N) runs (simulations.hardness.GRIDS["M"])
+N_POOL = 50  # pool size of the planted DNS(M, N) runs (training.hardness.GRIDS["M"])
 
 
 def _planted_seeds(seed: int, full: bool):

@@ -15,7 +15,7 @@ import pandas as pd
 
 from figures import correlation, hardness, kl_tau, roc, sampling, theorem3
 from figures.style import save
-from simulations import figure_data
+from figures import data as figure_data
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall", titles=None, 
     """Rows: in-sample (training interactions) and held-out; columns: the M, N and rho
     grids.  Each line is one K: the metric relative to its best over the grid, the best
     value starred.  ``data`` has the columns of
-    :func:`simulations.hardness.hardness_sweep` (any subset of grids and splits);
+    :func:`training.hardness.hardness_sweep` (any subset of grids and splits);
     ``titles`` maps a grid to its panel title."""
     titles = dict(_TITLES, **(titles or {}))
     apply_style()

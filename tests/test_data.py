@@ -1,4 +1,4 @@
-"""Tests of simulations.data: loaders, atomic writer, per-user split, planted data.
+"""Tests of training.data: loaders, atomic writer, per-user split, planted data.
 
 Every expectation is computed independently of the module: hand-written matrices,
 plain Python loops over users, closed-form sampling laws.
@@ -17,8 +17,8 @@ import scipy.io
 import scipy.sparse as sp
 import scipy.stats
 
-from simulations import data
-from simulations.data import (
+from training import data
+from training.data import (
     PlantedData,
     Split,
     load_csv,

@@ -1,4 +1,4 @@
-"""simulations.evaluation.evaluate_full_ranking against theory.metrics on compacted rows.
+"""training.evaluation.evaluate_full_ranking against theory.metrics on compacted rows.
 
 Oracle: for each user with test items, drop the user's training items from the score row,
 label the test items positive and everything else negative, and apply theory.metrics'
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from simulations.evaluation import evaluate_full_ranking
+from training.evaluation import evaluate_full_ranking
 from theory import metrics as M
 
 
@@ -159,7 +159,7 @@ def test_explicit_zeros_are_not_interactions():
 
 _CRASH_PROBE = """
 import numpy as np, scipy.sparse as sp
-from simulations.evaluation import evaluate_full_ranking
+from training.evaluation import evaluate_full_ranking
 U = np.full((3, 2), {u}, dtype=np.float32); U[0, 0] = {u00}
 V = np.full((6, 2), {v}, dtype=np.float32); V[::2] *= -1
 test = sp.csr_matrix((np.ones(2, bool), np.array([1, 4]), np.array([0, 2, 2, 2])), shape=(3, 6))

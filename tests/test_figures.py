@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from figures.catalog import FIGURES, draw_all
-from simulations import figure_data
+from figures import data as figure_data
 
 
 def test_every_figure_is_written_as_png_and_pdf(tmp_path):

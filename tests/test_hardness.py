@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from checks.training import guideline2_verdict
-from simulations import figure_data
-from simulations import hardness as H
+from figures import data as figure_data
+from training import hardness as H
 from theory.estimators import dns_mn_rank_probabilities
 
 

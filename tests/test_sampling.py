@@ -1,4 +1,4 @@
-"""simulations.sampling: sampler weights vs numpy references, pools, and the Fig. 7 laws.
+"""training.sampling: sampler weights vs numpy references, pools, and the Fig. 7 laws.
 
 Statistical tests use fixed seeds; tolerances are stated where they are used (in standard
 errors, SE).  A correct implementation passes them with probability > 1 - 1e-4 each.
@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from simulations import sampling as S
+from training import sampling as S
 from theory import estimators as E
 
 

@@ -1,4 +1,4 @@
-"""simulations.trainer: kernels vs numpy references and finite differences, Adam, the
+"""training.trainer: kernels vs numpy references and finite differences, Adam, the
 estimator checks of the paper (Theorems 1-2 on the trainer's own kernels), training
 targets its beta, Guideline 2, determinism across thread counts, the command line.
 
@@ -20,10 +20,10 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
-from simulations import data as D
-from simulations import sampling as S
-from simulations import trainer as T
-from simulations.evaluation import evaluate_full_ranking
+from training import data as D
+from training import sampling as S
+from training import trainer as T
+from training.evaluation import evaluate_full_ranking
 from theory import estimators as E
 
 REPO = Path(__file__).resolve().parents[1]
@@ -357,7 +357,7 @@ def test_thread_count_does_not_change_the_model(tmp_path):
     for threads in (1, 2):
         out = tmp_path / f"f{threads}.npz"
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-        cmd = [sys.executable, "-m", "simulations.trainer", "--data", "planted",
+        cmd = [sys.executable, "-m", "training.trainer", "--data", "planted",
                "--planted-users", "300", "--planted-items", "200", "--sampler", "softmax_v",
                "--n", "20", "--epochs", "2", "--batch-size", "512", "--lr", "0.01",
                "--threads", str(threads), "--no-progress", "--json", "--save", str(out)]

@@ -12,9 +12,9 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from simulations import sampling as S
+from training import sampling as S
 from simulations.correlation import separation_sweep, topk_correlations
-from simulations.hardness import hardness_sweep
+from training.hardness import hardness_sweep
 from theory.bounds import topk_bounds
 from theory.estimators import dns_mn_rank_probabilities, kl_dro, pair_losses, softmax_v_tau
 from theory.metrics import auc, opauc, recall_at_k, roc_points
@@ -136,7 +136,7 @@ def sampling_laws(n_neg: int = 1000, dns_settings=((1, 200), (5, 200), (20, 200)
     """Paper Fig. 7: how much each sampler draws from each negative rank.
 
     DNS(M, N): the exact law (theory) and the sampler's Monte Carlo law
-    (:func:`simulations.sampling.empirical_rank_distribution`) side by side.  Softmax-v(rho,
+    (:func:`training.sampling.empirical_rank_distribution`) side by side.  Softmax-v(rho,
     N): Monte Carlo only (its law has no closed form).  The user's negatives have standard
     normal scores (drawn from ``seed``), the positive scores ``pos_score``.
 
@@ -186,5 +186,5 @@ def score_model_peaks(mus=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), n_rankings: int = 5_00
 
 def hardness_vs_k(seed=0, n_users: int = 600, n_items: int = 400) -> pd.DataFrame:
     """Paper Figs. 8-11 on planted data: Recall/NDCG at K = 5, 20, 50 of MF trained over
-    grids of M, N (DNS) and rho (Softmax-v); :func:`simulations.hardness.hardness_sweep`."""
+    grids of M, N (DNS) and rho (Softmax-v); :func:`training.hardness.hardness_sweep`."""
     return hardness_sweep(int(seed), ks=(5, 20, 50), n_users=n_users, n_items=n_items)

@@ -405,7 +405,7 @@ def states_from_seed(seed, n_states: int, *branch: int) -> np.ndarray:
 
 def _check_sampler(sampler):
     if not isinstance(sampler, Sampler):
-        raise ValueError(f"sampler must be a simulations.sampling.Sampler, got {type(sampler).__name__}")
+        raise ValueError(f"sampler must be a training.sampling.Sampler, got {type(sampler).__name__}")
     return sampler
 
 
@@ -466,7 +466,7 @@ def draw_pools(users, sampler: Sampler, train, seed=0) -> np.ndarray:
     ndarray of int64, shape (B, sampler.n)
         Chunks of :data:`PAIR_CHUNK` users draw from their own xoshiro state (the states of
         ``states_from_seed(seed, n_chunks)``): the same pools for any thread count, and the
-        same pools as ``simulations.trainer.batch_loss_and_grad(..., seed=seed)`` draws
+        same pools as ``training.trainer.batch_loss_and_grad(..., seed=seed)`` draws
         (except for the pick-one DNS variant, whose picks share the streams).
     """
     _check_sampler(sampler)

@@ -6,7 +6,7 @@ Matrix factorization: score ``r_ui = U[u] . V[i]``, ``U`` and ``V`` float32 with
 entries at init (the authors' ``nn.init.normal_(std=0.1)``).  One epoch is one pass over all
 training (user, positive) pairs in a random order, in batches of ``batch_size`` (4096) pairs.
 Each pair draws a pool of N negatives and its loss is ``sum_k w_k l(r_ui - r_uk)`` with the
-sampler's weights (:mod:`simulations.sampling`; weights are constants).  The batch loss is the
+sampler's weights (:mod:`training.sampling`; weights are constants).  The batch loss is the
 **sum** over the batch's pairs (the authors' ``reduction=False``); Adam is invariant to that
 scale except through its eps and through weight decay, so the choice matters only relative
 to ``weight_decay``.
@@ -34,7 +34,7 @@ Per batch, three parallel regions and one short serial loop:
 1. ``_forward``: prange over fixed chunks of :data:`PAIR_CHUNK` (64) pairs.  Each pair draws
    its pool from its chunk's xoshiro256++ state (rejecting training positives with a bit
    mask), scores it (float32 products summed in float64), gets the sampler's weights and loss
-   from the shared kernel ``simulations.sampling.pool_loss_weights`` (losses:
+   from the shared kernel ``training.sampling.pool_loss_weights`` (losses:
    theory.estimators' ``bpr_loss_scalar``; coefficients ``c = w l'(x)`` with
    ``bpr_loss_grad_scalar``) and writes only its own rows: loss, used negatives,
    coefficients, its user-gradient row.  At the end, the chunk groups its item-gradient
@@ -51,7 +51,7 @@ any ``NUMBA_NUM_THREADS`` (tested).  Batches too small to pay for a fork-join ru
 thread (``threads=None``; results are the same).  Parameters and Adam moments are float32
 (as the authors' torch model); scores, losses, gradients and Adam arithmetic are float64.
 
-Evaluation: :func:`simulations.evaluation.evaluate_full_ranking` (theory.metrics kernels):
+Evaluation: :func:`training.evaluation.evaluate_full_ranking` (theory.metrics kernels):
 full ranking over all items, training items masked, averaged over users with test items.
 """
 from __future__ import annotations
@@ -71,8 +71,8 @@ import numpy as np
 import scipy.sparse as sp
 from numba import njit, prange
 
-from simulations import sampling as S
-from simulations.evaluation import evaluate_full_ranking
+from training import sampling as S
+from training.evaluation import evaluate_full_ranking
 from simulations.rng import as_seed_sequence, branch_seed_sequence
 from theory.estimators import _check_int, bpr_loss_grad_scalar
 
@@ -434,14 +434,14 @@ def batch_loss_and_grad(model: MFModel, users, pos_items, sampler: S.Sampler, po
     ----------
     model : MFModel (float32 factors)
     users, pos_items : array_like of int, shape (B,)
-    sampler : simulations.sampling.Sampler
+    sampler : training.sampling.Sampler
     pools : array_like of int, shape (B, N), optional
         Explicit pools (any N >= the sampler's M for DNS); e.g. every negative of the user
         to compute the exact objectives of Theorems 1-2.  Default: drawn as in training
         (``sampler.n`` draws per pair, rejecting ``train`` positives if ``pool="negatives"``).
     train : sparse matrix, needed when pools are drawn.
     seed : seeds the pools (and the pick-one DNS variant); chunk c of :data:`PAIR_CHUNK` pairs
-        uses ``simulations.sampling.states_from_seed(seed, n_chunks)[c]``.
+        uses ``training.sampling.states_from_seed(seed, n_chunks)[c]``.
 
     Returns
     -------
@@ -531,7 +531,7 @@ class MFTrainer:
     ----------
     train : sparse matrix (n_users, n_items)
         Training interactions (the pairs and, with ``pool="negatives"``, the exclusions).
-    sampler : simulations.sampling.Sampler
+    sampler : training.sampling.Sampler
     dim : int, embedding dimension (32).
     batch_size : int, pairs per batch (4096).
     lr : float, Adam learning rate (1e-3).
@@ -555,7 +555,7 @@ class MFTrainer:
                  lr_decay: bool = True, lr_decay_gamma: float = 0.95, lr_decay_step: int = 5,
                  init_std: float = 0.1, seed=0, threads=None):
         if not isinstance(sampler, S.Sampler):
-            raise ValueError("sampler must be a simulations.sampling.Sampler")
+            raise ValueError("sampler must be a training.sampling.Sampler")
         self.train = _csr(train, "train")
         n_users, n_items = self.train.shape
         self.sampler = sampler
@@ -705,7 +705,7 @@ def train_mf(train, test, sampler: S.Sampler, *, epochs: int = 20, ks=(5, 20, 50
     Parameters
     ----------
     train, test : sparse matrices (n_users, n_items), disjoint.
-    sampler : simulations.sampling.Sampler
+    sampler : training.sampling.Sampler
     epochs : int >= 0
     ks : Top-K cut-offs of the evaluation; betas : OPAUC levels (raw area, optional).
     eval_every : evaluate every this many epochs into ``history`` (0: only at the end).
@@ -782,7 +782,7 @@ def load_data(path: str, seed: int = 0, *, planted_users: int = 2000, planted_it
               train_fraction: float = 0.8):
     """(train, test) from a .mat file (split_per_user(seed)), a LightGCN train.txt (test.txt
     beside it; or a folder holding both), or ``"planted"`` (planted_dataset(seed), split)."""
-    from simulations import data as D
+    from training import data as D
 
     if path == "planted":
         planted = D.planted_dataset(planted_users, planted_items, seed=seed)
@@ -802,7 +802,7 @@ def load_data(path: str, seed: int = 0, *, planted_users: int = 2000, planted_it
 
 def _parser():
     parser = argparse.ArgumentParser(
-        prog="python -m simulations.trainer",
+        prog="python -m training",
         description="Train MF-BPR with a negative sampler and evaluate by full ranking.")
     parser.add_argument("--data", required=True,
                         help=".mat file, LightGCN train.txt (test.txt beside it), or 'planted'")

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from simulations.data import to_interactions
+from training.data import to_interactions
 from theory.metrics import (SENTINELS, _check_betas, _check_ks, area_curve_row, blocks_from_row,
                             discount_table, topk_row)
 

@@ -3,7 +3,7 @@
 The paper trains MF with DNS(M, N) and Softmax-v(rho, N) over grids of M, N and rho and
 reports that the smaller K, the harder the best sampler: the best M shrinks, the best N
 grows and the best rho grows as K shrinks.  :func:`hardness_sweep` repeats that on a
-planted data set (:func:`simulations.data.planted_dataset`) small enough to train a whole
+planted data set (:func:`training.data.planted_dataset`) small enough to train a whole
 grid in seconds, and evaluates every model both on its training interactions (in-sample,
 where Theorem 1 speaks) and on the held-out split.
 
@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from simulations import data as D
-from simulations import sampling as S
-from simulations import trainer as T
-from simulations.evaluation import evaluate_full_ranking
+from training import data as D
+from training import sampling as S
+from training import trainer as T
+from training.evaluation import evaluate_full_ranking
 
 __all__ = ["GRIDS", "HARDER_WHEN_LARGER", "hardness_index", "planted_split", "train_grid",
            "planted_models", "hardness_sweep", "best_per_k"]
