@@ -1,4 +1,5 @@
-"""Tests of training.data: loaders, atomic writer, per-user split, planted data.
+"""Tests of training.loaders, .split and .planted: loaders, atomic writer, per-user split,
+planted data.
 
 Every expectation is computed independently of the module: hand-written matrices,
 plain Python loops over users, closed-form sampling laws.
@@ -17,20 +18,17 @@ import scipy.io
 import scipy.sparse as sp
 import scipy.stats
 
-from training import data
-from training.data import (
-    PlantedData,
-    Split,
+from training import loaders
+from training.loaders import (
     load_csv,
     load_lightgcn_split,
     load_lightgcn_txt,
     load_mat,
-    n_train_items,
-    planted_dataset,
     save_lightgcn_txt,
-    split_per_user,
     to_interactions,
 )
+from training.planted import PlantedData, planted_dataset
+from training.split import Split, n_train_items, split_per_user
 
 
 # ---------------------------------------------------------------------------
@@ -220,7 +218,7 @@ def _failing_lines(matrix, users_per_chunk=4096):
 
 
 def test_atomic_save_failure_leaves_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_lightgcn_lines", _failing_lines)
+    monkeypatch.setattr(loaders, "_lightgcn_lines", _failing_lines)
     target = tmp_path / "out.txt"
     with pytest.raises(Boom):
         save_lightgcn_txt(sp.eye(3, format="csr"), target)
@@ -230,7 +228,7 @@ def test_atomic_save_failure_leaves_nothing(tmp_path, monkeypatch):
 def test_atomic_save_failure_keeps_old_content(tmp_path, monkeypatch):
     target = tmp_path / "out.txt"
     target.write_text("9 9\n")
-    monkeypatch.setattr(data, "_lightgcn_lines", _failing_lines)
+    monkeypatch.setattr(loaders, "_lightgcn_lines", _failing_lines)
     with pytest.raises(Boom):
         save_lightgcn_txt(sp.eye(3, format="csr"), target)
     assert target.read_text() == "9 9\n"
@@ -242,7 +240,7 @@ def test_atomic_save_failed_rename_or_interrupt_removes_temp(tmp_path, monkeypat
     def failing_replace(src, dst):
         assert Path(src).parent == tmp_path and Path(src).read_text() == "0 0\n1 1\n"
         raise exc
-    monkeypatch.setattr(data.os, "replace", failing_replace)
+    monkeypatch.setattr(loaders.os, "replace", failing_replace)
     with pytest.raises(type(exc)):
         save_lightgcn_txt(sp.eye(2, format="csr"), tmp_path / "out.txt")
     assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,7 @@
-"""Interaction data sets: loaders, per-user splits and synthetic planted data.
+"""Interaction data loaders, the canonical matrix form and the atomic LightGCN writer.
 
-Every interaction matrix produced here is a canonical ``scipy.sparse.csr_matrix``
+Every interaction matrix produced by :mod:`training.loaders`, :mod:`training.split`
+and :mod:`training.planted` is a canonical ``scipy.sparse.csr_matrix``
 of shape ``(n_users, n_items)`` and dtype ``bool``: one stored ``True`` per
 observed (user, item) pair, column indices sorted within each row, no duplicate
 entries and no explicitly stored zeros (``has_canonical_format`` is true).
@@ -18,10 +19,9 @@ load_mat, load_lightgcn_txt, load_lightgcn_split, load_csv
     Loaders for the authors' ``.mat`` files, LightGCN text files and CSV files.
 save_lightgcn_txt
     Atomic writer of the LightGCN text format.
-split_per_user, Split
-    The paper's random per-user train/test split (Table 1).
-planted_dataset, PlantedData
-    Synthetic data with a known low-rank + popularity ground truth.
+
+See also :mod:`training.split` (the paper's per-user split), :mod:`training.planted`
+(synthetic data) and :mod:`training.datasets` (data sets by name).
 
 Malformed input raises ``ValueError`` whose message names the file (and the line,
 ``"<path>, line <n>: ..."``, where a line number is meaningful). A path that
@@ -35,48 +35,26 @@ import math
 import os
 import re
 import secrets
-from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
+if TYPE_CHECKING:  # training.split imports this module; see load_lightgcn_split
+    from training.split import Split
+
 __all__ = [
-    "ROUNDING_MODES",
-    "PlantedData",
-    "Split",
     "load_csv",
     "load_lightgcn_split",
     "load_lightgcn_txt",
     "load_mat",
-    "n_train_items",
-    "planted_dataset",
     "save_lightgcn_txt",
-    "split_per_user",
     "to_interactions",
 ]
 
 #: Largest accepted user or item id (ids index int32 arrays).
 MAX_ID = 2**31 - 2
-
-#: Rounding conventions accepted by :func:`split_per_user`.
-ROUNDING_MODES = ("half_even", "half_up", "floor", "ceil")
-
-
-class Split(NamedTuple):
-    """A train/test pair of interaction matrices of the same shape.
-
-    Attributes
-    ----------
-    train, test : scipy.sparse.csr_matrix
-        Canonical boolean interaction matrices (see the module docstring). For
-        splits made by :func:`split_per_user` they are disjoint and their union is
-        the input matrix.
-    """
-
-    train: sp.csr_matrix
-    test: sp.csr_matrix
 
 
 # ---------------------------------------------------------------------------
@@ -360,6 +338,9 @@ def load_lightgcn_split(train_path, test_path, n_users: int | None = None,
         As :func:`load_lightgcn_txt`, and if the two files share a (user, item)
         pair (a train/test split must be disjoint).
     """
+    # Imported here because training.split imports this module (to_interactions).
+    from training.split import Split
+
     n_users = _check_size(n_users, "n_users")
     n_items = _check_size(n_items, "n_items")
     train_path, test_path = os.fspath(train_path), os.fspath(test_path)
@@ -584,317 +565,3 @@ def save_lightgcn_txt(matrix, path) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-
-
-# ---------------------------------------------------------------------------
-# Splitting
-# ---------------------------------------------------------------------------
-
-def _as_generator(seed) -> np.random.Generator:
-    """``np.random.default_rng(seed)`` for the accepted seed types, else ValueError."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, np.random.SeedSequence):
-        return np.random.default_rng(seed)
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return np.random.default_rng(int(seed))
-    raise ValueError("seed must be a non-negative int, a numpy.random.SeedSequence or a "
-                     f"numpy.random.Generator, got {seed!r}")
-
-
-def n_train_items(n_items_per_user, train_fraction: float = 0.8,
-                  rounding: str = "half_even") -> np.ndarray:
-    """Number of training items per user under a rounding convention.
-
-    Parameters
-    ----------
-    n_items_per_user : array_like of int
-        Interactions per user ``n_u``.
-    train_fraction : float, optional
-        The fraction ``f`` in (0, 1).
-    rounding : {"half_even", "half_up", "floor", "ceil"}, optional
-        How to round the float product ``x = f * n_u`` (computed in float64, like
-        the authors' Python ``round(ratio * len(row))``): ``"half_even"`` is
-        ``numpy.rint``/Python ``round`` (ties to even), ``"half_up"`` is
-        ``floor(x + 0.5)``, ``"floor"`` and ``"ceil"`` as named.
-
-    Returns
-    -------
-    numpy.ndarray of int64
-    """
-    f = _check_fraction(train_fraction)
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
-    x = f * np.asarray(n_items_per_user, dtype=np.float64)
-    if rounding == "half_even":
-        out = np.rint(x)
-    elif rounding == "half_up":
-        out = np.floor(x + 0.5)
-    elif rounding == "floor":
-        out = np.floor(x)
-    else:
-        out = np.ceil(x)
-    return out.astype(np.int64)
-
-
-def _check_fraction(train_fraction) -> float:
-    if isinstance(train_fraction, bool) or not isinstance(
-            train_fraction, (int, float, np.integer, np.floating)) \
-            or not 0.0 < float(train_fraction) < 1.0:
-        raise ValueError("train_fraction must be a number strictly between 0 and 1, "
-                         f"got {train_fraction!r}")
-    return float(train_fraction)
-
-
-def split_per_user(matrix, train_fraction: float = 0.8, seed=0, *,
-                   rounding: str = "half_even") -> Split:
-    """Random per-user train/test split (the paper's Table 1 protocol).
-
-    For each user with ``n_u`` interactions, a uniformly random subset of
-    ``n_train(n_u)`` of them goes to train and the rest to test, where
-    ``n_train(n_u) = round(train_fraction * n_u)`` with Python's ``round`` on the
-    float product (ties to even). This is the authors' code
-    (``random.sample(range(n_u), round(ratio * n_u))`` in their
-    ``dataloader.py``) and reproduces Table 1 on their Gowalla file exactly:
-    822,358 train / 205,106 test interactions (floor gives 810,128 / 217,336,
-    ceil 833,031 / 194,433). At ``train_fraction = 0.8`` "half_even" and
-    "half_up" coincide for every ``n_u``, since ``0.8 n_u`` is never a half
-    integer; other fractions (e.g. 0.5 with odd ``n_u``) can tie, hence the
-    ``rounding`` option.
-
-    Small users: at 0.8 a user with 1 or 2 interactions keeps all of them in
-    train (``round(0.8) = 1``, ``round(1.6) = 2``) and has no test item; 3 and 4
-    interactions give one test item. Users with no interaction stay empty. Such
-    users do not count in metrics averaged "over users with test items".
-
-    Parameters
-    ----------
-    matrix : scipy sparse matrix or array_like
-        Interaction matrix (validated with :func:`to_interactions`).
-    train_fraction : float, optional
-        Fraction in (0, 1) of each user's items that go to train. Default 0.8.
-    seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
-        Seed of ``numpy.random.default_rng``. A Generator is used (and advanced)
-        in place. The split is a deterministic function of the seed and the
-        matrix (one uniform 64-bit key per interaction in CSR order; each user's
-        items with the ``n_train`` smallest keys go to train).
-    rounding : {"half_even", "half_up", "floor", "ceil"}, optional
-        Rounding of ``train_fraction * n_u``; see :func:`n_train_items`.
-
-    Returns
-    -------
-    Split
-        ``Split(train, test)``: canonical boolean csr matrices of the input's
-        shape, disjoint, whose union is the input.
-
-    Raises
-    ------
-    ValueError
-        If ``train_fraction`` is not in (0, 1), ``rounding`` is unknown, the seed
-        has an unsupported type, or the matrix is invalid.
-    """
-    n_train_items(0, train_fraction, rounding)  # validates both arguments
-    rng = _as_generator(seed)
-    m = to_interactions(matrix)
-    n_users = m.shape[0]
-    counts = np.diff(m.indptr)
-    n_train = n_train_items(counts, train_fraction, rounding)
-    # One uniform 64-bit key per interaction in CSR order; the user id goes in the
-    # high bits so that one integer sort orders by (user, key) exactly as a lexsort
-    # would (ties of the remaining >= 33 random bits are astronomically rare and are
-    # broken by position). After the sort user u still occupies indptr[u]:indptr[u+1].
-    shift = np.uint64(max(n_users, 1).bit_length())
-    keys = rng.integers(0, 2**64 - 1, size=m.nnz, dtype=np.uint64, endpoint=True)
-    rows = np.repeat(np.arange(n_users, dtype=np.int64), counts)
-    keys = (rows.astype(np.uint64) << (np.uint64(64) - shift)) | (keys >> shift)
-    order = np.argsort(keys, kind="stable")
-    rank_in_row = np.arange(m.nnz, dtype=np.int64) - m.indptr[rows]
-    in_train = np.empty(m.nnz, dtype=bool)
-    in_train[order] = rank_in_row < n_train[rows]
-
-    def part(mask, per_user):
-        indptr = np.zeros(n_users + 1, dtype=np.int64)
-        np.cumsum(per_user, out=indptr[1:])
-        return _csr(np.ones(int(indptr[-1]), dtype=bool), m.indices[mask], indptr, m.shape)
-
-    return Split(part(in_train, n_train), part(~in_train, counts - n_train))
-
-
-# ---------------------------------------------------------------------------
-# Planted synthetic data
-# ---------------------------------------------------------------------------
-
-@dataclass(frozen=True, eq=False)
-class PlantedData:
-    """Synthetic interactions with their known generating model.
-
-    The true score of item ``i`` for user ``u`` is the logit
-
-        ``s[u, i] = user_factors[u] @ item_factors[i] / temperature + item_bias[i]``
-
-    and user ``u``'s items were drawn without replacement with probabilities
-    proportional to ``exp(s[u, i])`` (successive draws, Plackett-Luce). Ranking
-    items by ``s[u]`` is therefore the Bayes ranking for a held-out interaction.
-
-    Attributes
-    ----------
-    matrix : scipy.sparse.csr_matrix
-        Canonical boolean interactions, shape ``(n_users, n_items)``.
-    user_factors : numpy.ndarray, shape (n_users, rank)
-    item_factors : numpy.ndarray, shape (n_items, rank)
-    item_bias : numpy.ndarray, shape (n_items,)
-        ``-popularity_exponent * log(popularity rank)``, centred to mean 0
-        (``exp(item_bias)`` is a Zipf law over a random order of the items).
-    temperature : float
-    """
-
-    matrix: sp.csr_matrix
-    user_factors: np.ndarray
-    item_factors: np.ndarray
-    item_bias: np.ndarray
-    temperature: float
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(n_users, n_items)``."""
-        return self.matrix.shape
-
-    def scores(self, users=None) -> np.ndarray:
-        """True scores (logits) of all items for some or all users.
-
-        Parameters
-        ----------
-        users : int, slice or array_like of int, optional
-            Which users (rows); all users by default.
-
-        Returns
-        -------
-        numpy.ndarray of float64, shape (n_selected_users, n_items)
-            (or ``(n_items,)`` for a single integer user).
-        """
-        factors = self.user_factors if users is None else self.user_factors[users]
-        return factors @ self.item_factors.T / self.temperature + self.item_bias
-
-
-def _check_real(value, name: str, low: float, high: float, *, low_open: bool,
-                high_open: bool = True) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        v = float(value)
-        ok = (math.isfinite(v) and (v > low if low_open else v >= low)
-              and (v < high if high_open else v <= high))
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}{hi}, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def planted_dataset(n_users: int, n_items: int, rank: int = 8, density: float = 0.03,
-                    popularity_exponent: float = 1.0, temperature: float = 0.25,
-                    seed=0, *, min_items: int = 5, dispersion: float = 2.0) -> PlantedData:
-    """Synthetic interactions from a planted low-rank + popularity model.
-
-    Generative model (all draws from ``numpy.random.default_rng(seed)`` in this
-    order, so the output is a deterministic function of the arguments):
-
-    1. ``user_factors`` and ``item_factors`` have i.i.d. ``N(0, 1/sqrt(rank))``
-       entries, so each true affinity ``x_u . y_i`` has variance 1.
-    2. Items get a random popularity order ``r_i`` in ``1..n_items`` and the bias
-       ``b_i = -popularity_exponent * log(r_i)`` (centred): ``exp(b)`` is Zipf.
-    3. User ``u`` gets ``n_u = min(min_items + e_u, n_items)`` items, where ``e_u``
-       is Gamma-Poisson (negative binomial, shape ``dispersion``) with mean
-       ``max(density * n_items - min_items, 0)``; so the mean of ``n_u`` is
-       ``density * n_items`` (when that is at least ``min_items`` and clipping is
-       rare) with a long tail, as in real data.
-    4. The items are the top ``n_u`` of ``s[u] + Gumbel noise`` (Gumbel-top-k),
-       i.e. successive draws without replacement from ``softmax(s[u])`` with
-       ``s[u, i] = x_u . y_i / temperature + b_i`` (see :class:`PlantedData`).
-
-    With the defaults the affinity term (standard deviation ``1/temperature = 4``
-    logits) dominates the popularity term, so the true scores rank held-out
-    interactions far better than popularity, while a rank-8 signal is easy for a
-    dimension-32 MF model to fit. Generation takes about 0.2 s for 2,000 users x
-    1,000 items (measured with seed 1: held-out Recall@20 of the true scores 0.75,
-    of train popularity 0.16, of a random ranking 0.02; a rank-16 truncated SVD of
-    the train matrix reaches 0.51).
-
-    Parameters
-    ----------
-    n_users, n_items : int
-        Shape, positive.
-    rank : int, optional
-        Rank of the affinity part, positive. Default 8.
-    density : float, optional
-        Target mean fraction of items per user, in (0, 1]. Default 0.03.
-    popularity_exponent : float, optional
-        Zipf exponent of the item bias, >= 0 (0: no popularity skew). Default 1.
-    temperature : float, optional
-        Divides the affinity term, > 0 (small: sharp preferences). Default 0.25.
-    seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
-    min_items : int, optional
-        Fewest items per user, in ``1..n_items``. Default 5 (so a 0.8 split
-        leaves every user at least one test item).
-    dispersion : float, optional
-        Gamma shape of the per-user activity, > 0 (large: nearly Poisson).
-
-    Returns
-    -------
-    PlantedData
-
-    Raises
-    ------
-    ValueError
-        For arguments outside the ranges above or an unsupported seed type.
-    """
-    n_users = _check_positive_int(n_users, "n_users")
-    n_items = _check_positive_int(n_items, "n_items")
-    rank = _check_positive_int(rank, "rank")
-    density = _check_real(density, "density", 0.0, 1.0, low_open=True, high_open=False)
-    popularity_exponent = _check_real(popularity_exponent, "popularity_exponent", 0.0,
-                                      math.inf, low_open=False)
-    temperature = _check_real(temperature, "temperature", 0.0, math.inf, low_open=True)
-    dispersion = _check_real(dispersion, "dispersion", 0.0, math.inf, low_open=True)
-    min_items = _check_positive_int(min_items, "min_items")
-    if min_items > n_items:
-        raise ValueError(f"min_items must be at most n_items={n_items}, got {min_items}")
-    rng = _as_generator(seed)
-
-    scale = rank ** -0.25
-    user_factors = rng.standard_normal((n_users, rank)) * scale
-    item_factors = rng.standard_normal((n_items, rank)) * scale
-    popularity_rank = rng.permutation(n_items) + 1
-    item_bias = -popularity_exponent * np.log(popularity_rank)
-    item_bias -= item_bias.mean()
-
-    extra_mean = max(density * n_items - min_items, 0.0)
-    if extra_mean > 0:
-        activity = rng.gamma(dispersion, extra_mean / dispersion, size=n_users)
-        extra = rng.poisson(activity)
-    else:
-        extra = np.zeros(n_users, dtype=np.int64)
-    n_per_user = np.minimum(min_items + extra, n_items).astype(np.int64)
-
-    data = PlantedData(sp.csr_matrix((n_users, n_items), dtype=bool), user_factors,
-                       item_factors, item_bias, temperature)
-    chunk = max(1, (1 << 21) // n_items)  # about 16 MB of float64 per chunk
-    indices = []
-    for start in range(0, n_users, chunk):
-        stop = min(start + chunk, n_users)
-        noisy = data.scores(slice(start, stop))
-        noisy += rng.gumbel(size=noisy.shape)
-        k = n_per_user[start:stop]
-        k_max = int(k.max())
-        if k_max < n_items:
-            top = np.argpartition(-noisy, k_max - 1, axis=1)[:, :k_max]
-        else:
-            top = np.broadcast_to(np.arange(n_items), noisy.shape)
-        top_values = np.take_along_axis(noisy, top, axis=1)
-        ranked = np.take_along_axis(top, np.argsort(-top_values, axis=1), axis=1)
-        chosen = ranked[np.arange(k_max) < k[:, None]]  # row-major: user by user
-        indices.append(chosen)
-    cols = np.concatenate(indices) if indices else np.zeros(0, np.int64)
-    rows = np.repeat(np.arange(n_users, dtype=np.int64), n_per_user)
-    matrix = _from_pairs(rows, cols, (n_users, n_items))
-    return PlantedData(matrix, user_factors, item_factors, item_bias, temperature)
