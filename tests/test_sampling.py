@@ -55,6 +55,23 @@ def test_pool_weights_match_numpy_reference(sampler):
         assert loss == pytest.approx(loss_ref, rel=1e-12)
 
 
+def test_loss_and_derivative_from_one_exp_are_bit_identical_to_theory_kernels():
+    """bpr_loss_and_grad shares one exp between l(x) and l'(x): it must give exactly the
+    values of theory's two scalar kernels (the trainer's results depend on it bit for bit),
+    over both branches, tiny and huge |x|, and the switch at 0."""
+    rng = np.random.default_rng(9)
+    xs = np.concatenate([rng.normal(scale=3.0, size=2000), rng.normal(scale=1e-8, size=200),
+                         [0.0, -0.0, 1e-300, -1e-300, 30.0, -30.0, 700.0, -700.0, 1e5, -1e5]])
+    both = np.array([S.bpr_loss_and_grad(x) for x in xs])
+    assert np.array_equal(both[:, 0], [E.bpr_loss_scalar(x) for x in xs])
+    assert np.array_equal(both[:, 1], [E.bpr_loss_grad_scalar(x) for x in xs])
+    # and against the numpy formulas: l(x) = log(1 + e^-x), l'(x) = -1 / (1 + e^x), to a few
+    # ulp in the range where the naive formulas are accurate
+    mid = np.abs(xs) < 20
+    np.testing.assert_allclose(both[mid, 0], np.log1p(np.exp(-xs[mid])), rtol=1e-14)
+    np.testing.assert_allclose(both[mid, 1], -1.0 / (1.0 + np.exp(xs[mid])), rtol=1e-14)
+
+
 def test_loss_of_each_sampler_is_theory_objective():
     rng = np.random.default_rng(1)
     scores, pos = rng.normal(size=50), 0.3

@@ -20,17 +20,22 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
-from training import data as D
 from training import sampling as S
+from training import cli
+from training import models
 from training import trainer as T
+from training.models import MF
 from training.evaluation import evaluate_full_ranking
+from training.loaders import save_lightgcn_txt
+from training.planted import planted_dataset
+from training.split import split_per_user
 from theory import estimators as E
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _model(rng, n_users, n_items, dim, scale=0.5):
-    return T.MFModel((rng.standard_normal((n_users, dim)) * scale).astype(np.float32),
+    return MF((rng.standard_normal((n_users, dim)) * scale).astype(np.float32),
                      (rng.standard_normal((n_items, dim)) * scale).astype(np.float32))
 
 
@@ -116,7 +121,7 @@ def test_gradient_matches_finite_differences(sampler):
 
 def test_drawn_pools_are_the_sampling_module_pools():
     rng = np.random.default_rng(2)
-    data = D.planted_dataset(40, 60, seed=2)
+    data = planted_dataset(40, 60, seed=2)
     train = data.matrix
     model = _model(rng, 40, 60, 4)
     users = np.repeat(np.arange(40), 5)
@@ -144,6 +149,31 @@ def test_pick_one_variant_expectation_equals_weighted():
 
 
 # --------------------------------------------------------------------------------------
+# Bit-identity with the trainer as it was before the model seam and the speed work
+# --------------------------------------------------------------------------------------
+REFERENCE = REPO / "tests" / "data" / "trainer_reference.npz"
+
+
+def test_mf_through_the_seam_is_bit_identical_to_the_stored_reference_run():
+    """tests/data/trainer_reference.npz was written by the monolithic trainer (commit e41b197,
+    before the split into kernels / models / trainer): 8 samplers x weight-decay modes on a
+    planted 150 x 90 split (stored in the file), 3 epochs of 3 batches of 4 chunks each.
+    Every factor and every epoch loss must be equal bit for bit (np.array_equal)."""
+    ref = np.load(REFERENCE)
+    spec = json.loads(str(ref["configs"]))
+    train = sp.csr_matrix((np.ones(ref["train_indices"].size, bool), ref["train_indices"],
+                           ref["train_indptr"]), shape=tuple(ref["train_shape"]))
+    for k, cfg in enumerate(spec["configs"]):
+        trainer = T.Trainer(train, S.Sampler(**cfg["sampler"]), weight_decay_mode=cfg["wd_mode"],
+                            **spec["options"])
+        losses = [trainer.run_epoch()["loss"] for _ in range(spec["epochs"])]
+        label = f"config {k}: {cfg}"
+        assert np.array_equal(trainer.model.user_factors, ref[f"U{k}"]), label
+        assert np.array_equal(trainer.model.item_factors, ref[f"V{k}"]), label
+        assert np.array_equal(losses, ref[f"loss{k}"]), label
+
+
+# --------------------------------------------------------------------------------------
 # The paper's estimator checks, on the trainer's own kernels
 # --------------------------------------------------------------------------------------
 def _user_scores(model, u, train):
@@ -157,7 +187,7 @@ def test_check1_theorem1_dns_over_all_negatives_is_the_opauc_surrogate():
     """Check 1: loss with the pool = all negatives and M = beta * n_neg, summed over the
     user's positives, equals n_pos x OPAUC surrogate (reduction="sum"), to 1e-9."""
     rng = np.random.default_rng(4)
-    data = D.planted_dataset(30, 200, seed=4, density=0.05)
+    data = planted_dataset(30, 200, seed=4, density=0.05)
     model = _model(rng, 30, 200, 8)
     worst = 0.0
     for u in range(30):
@@ -230,9 +260,9 @@ M_GRID, N_POOL = (1, 2, 5, 10, 25), 50
 
 @pytest.fixture(scope="module")
 def planted_models():
-    data = D.planted_dataset(**PLANTED)
-    train, test = D.split_per_user(data.matrix, 0.8, 0)
-    models = {m: T.train_mf(train, test, S.dns(m, N_POOL), **TRAIN_OPTIONS).model for m in M_GRID}
+    data = planted_dataset(**PLANTED)
+    train, test = split_per_user(data.matrix, 0.8, 0)
+    models = {m: T.train_model(train, test, S.dns(m, N_POOL), **TRAIN_OPTIONS).model for m in M_GRID}
     return train, test, models
 
 
@@ -272,8 +302,8 @@ def test_check5_guideline2_best_m_grows_with_k(planted_models):
 # Optimizer, schedule, seeding, interruption
 # --------------------------------------------------------------------------------------
 def _tiny():
-    data = D.planted_dataset(50, 40, seed=1, density=0.1)
-    return D.split_per_user(data.matrix, 0.8, 1)
+    data = planted_dataset(50, 40, seed=1, density=0.1)
+    return split_per_user(data.matrix, 0.8, 1)
 
 
 def _adam_ref(p, g, m1, m2, step, lr, wd, b1=0.9, b2=0.999, eps=1e-8):
@@ -287,7 +317,7 @@ def _adam_ref(p, g, m1, m2, step, lr, wd, b1=0.9, b2=0.999, eps=1e-8):
 @pytest.mark.parametrize("mode", ["adam", "batch"])
 def test_adam_steps_match_reference(mode):
     train, _ = _tiny()
-    trainer = T.MFTrainer(train, S.dns(2, 8), batch_size=64, lr=0.01, weight_decay=0.05,
+    trainer = T.Trainer(train, S.dns(2, 8), batch_size=64, lr=0.01, weight_decay=0.05,
                           weight_decay_mode=mode, seed=3)
     order, states, per = trainer.epoch_plan(0)
     P = [trainer.model.user_factors.astype(np.float64), trainer.model.item_factors.astype(np.float64)]
@@ -316,16 +346,16 @@ def test_adam_steps_match_reference(mode):
         np.testing.assert_allclose(trainer.model.user_factors, P[0], rtol=2e-6, atol=1e-8)
         np.testing.assert_allclose(trainer.model.item_factors, P[1], rtol=2e-6, atol=1e-8)
         P = [trainer.model.user_factors.astype(np.float64), trainer.model.item_factors.astype(np.float64)]
-        M1 = [trainer._m1[0].astype(np.float64), trainer._m1[1].astype(np.float64)]
-        M2 = [trainer._m2[0].astype(np.float64), trainer._m2[1].astype(np.float64)]
+        M1 = [trainer.adam.m1[0].astype(np.float64), trainer.adam.m1[1].astype(np.float64)]
+        M2 = [trainer.adam.m2[0].astype(np.float64), trainer.adam.m2[1].astype(np.float64)]
 
 
 def test_lr_schedule_and_epoch_structure():
     train, _ = _tiny()
-    trainer = T.MFTrainer(train, S.uniform(), batch_size=16)
+    trainer = T.Trainer(train, S.uniform(), batch_size=16)
     assert [trainer.current_lr(e) for e in (0, 4, 5, 10, 12)] == pytest.approx(
         [1e-3, 1e-3, 0.95e-3, 0.95 ** 2 * 1e-3, 0.95 ** 2 * 1e-3])
-    assert T.MFTrainer(train, S.uniform(), lr_decay=False).current_lr(50) == 1e-3
+    assert T.Trainer(train, S.uniform(), lr_decay=False).current_lr(50) == 1e-3
     order, _, _ = trainer.epoch_plan(0)
     assert np.array_equal(np.sort(order), np.arange(train.nnz))  # every pair once per epoch
     assert trainer.n_batches == -(-train.nnz // 16)
@@ -336,13 +366,13 @@ def test_lr_schedule_and_epoch_structure():
 def test_same_seed_same_model_and_init():
     train, test = _tiny()
     kw = dict(epochs=2, batch_size=32, lr=0.01, dim=6)
-    a = T.train_mf(train, test, S.softmax_v(1.0, 10), seed=5, **kw)
-    b = T.train_mf(train, test, S.softmax_v(1.0, 10), seed=5, **kw)
-    c = T.train_mf(train, test, S.softmax_v(1.0, 10), seed=6, **kw)
+    a = T.train_model(train, test, S.softmax_v(1.0, 10), seed=5, **kw)
+    b = T.train_model(train, test, S.softmax_v(1.0, 10), seed=5, **kw)
+    c = T.train_model(train, test, S.softmax_v(1.0, 10), seed=6, **kw)
     np.testing.assert_array_equal(a.model.item_factors, b.model.item_factors)
     assert a.metrics == b.metrics
     assert not np.array_equal(a.model.item_factors, c.model.item_factors)
-    init = T.init_model(50, 40, 6, seed=5)
+    init = models.init_model(50, 40, 6, seed=5)
     assert init.user_factors.dtype == np.float32
     assert abs(init.item_factors.std() - 0.1) < 0.02
     for key in ("recall@5", "recall@20", "recall@50", "ndcg@5", "ndcg@20", "ndcg@50",
@@ -357,7 +387,7 @@ def test_thread_count_does_not_change_the_model(tmp_path):
     for threads in (1, 2):
         out = tmp_path / f"f{threads}.npz"
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
-        cmd = [sys.executable, "-m", "training.trainer", "--data", "planted",
+        cmd = [sys.executable, "-m", "training", "--data", "planted",
                "--planted-users", "300", "--planted-items", "200", "--sampler", "softmax_v",
                "--n", "20", "--epochs", "2", "--batch-size", "512", "--lr", "0.01",
                "--threads", str(threads), "--no-progress", "--json", "--save", str(out)]
@@ -371,8 +401,8 @@ def test_thread_count_does_not_change_the_model(tmp_path):
 def test_interrupt_stops_after_the_batch_and_keeps_the_last_epoch(monkeypatch):
     train, test = _tiny()
     kw = dict(batch_size=16, lr=0.01, dim=6, seed=2)
-    one_epoch = T.train_mf(train, test, S.dns(2, 10), epochs=1, **kw)
-    original = T.MFTrainer.train_batch
+    one_epoch = T.train_model(train, test, S.dns(2, 10), epochs=1, **kw)
+    original = T.Trainer.train_batch
     calls = {"n": 0}
 
     def interrupting(self, *args):
@@ -382,10 +412,10 @@ def test_interrupt_stops_after_the_batch_and_keeps_the_last_epoch(monkeypatch):
             signal.raise_signal(signal.SIGINT)
         return loss
 
-    monkeypatch.setattr(T.MFTrainer, "train_batch", interrupting)
-    result = T.train_mf(train, test, S.dns(2, 10), epochs=5, **kw)
+    monkeypatch.setattr(T.Trainer, "train_batch", interrupting)
+    result = T.train_model(train, test, S.dns(2, 10), epochs=5, **kw)
     assert result.interrupted and result.epochs_completed == 1
-    assert calls["n"] == T.MFTrainer(train, S.dns(2, 10), batch_size=16).n_batches + 3
+    assert calls["n"] == T.Trainer(train, S.dns(2, 10), batch_size=16).n_batches + 3
     np.testing.assert_array_equal(result.model.item_factors, one_epoch.model.item_factors)
     assert result.metrics == one_epoch.metrics
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -394,7 +424,7 @@ def test_interrupt_stops_after_the_batch_and_keeps_the_last_epoch(monkeypatch):
 def test_divergence_is_reported_not_crashing():
     train, test = _tiny()
     with pytest.raises(FloatingPointError, match="diverged"):
-        T.train_mf(train, test, S.uniform(), epochs=2, lr=1e38, batch_size=16, seed=0)
+        T.train_model(train, test, S.uniform(), epochs=2, lr=1e38, batch_size=16, seed=0)
 
 
 def test_invalid_trainer_arguments():
@@ -402,15 +432,15 @@ def test_invalid_trainer_arguments():
     for kw in (dict(weight_decay=-1.0), dict(weight_decay_mode="l1"), dict(lr=0.0),
                dict(dim=0), dict(batch_size=0), dict(threads=0)):
         with pytest.raises(ValueError):
-            T.MFTrainer(train, S.uniform(), **kw)
+            T.Trainer(train, S.uniform(), **kw)
     with pytest.raises(ValueError):
-        T.MFTrainer(train, "dns")
+        T.Trainer(train, "dns")
     with pytest.raises(ValueError):
-        T.train_mf(train, test[:10], S.uniform())
+        T.train_model(train, test[:10], S.uniform())
     full = sp.csr_matrix(np.ones((2, 3), bool))
     with pytest.raises(ValueError, match="negative"):
-        T.MFTrainer(full, S.uniform())
-    T.MFTrainer(full, S.uniform(pool="all"))  # fine: the pool may hold positives
+        T.Trainer(full, S.uniform())
+    T.Trainer(full, S.uniform(pool="all"))  # fine: the pool may hold positives
 
 
 # --------------------------------------------------------------------------------------
@@ -421,7 +451,7 @@ REQUIRED = ("recall@5", "recall@20", "recall@50", "ndcg@5", "ndcg@20", "ndcg@50"
 
 
 def _cli(capsys, *argv):
-    assert T.main(list(argv)) == 0
+    assert cli.main(list(argv)) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -430,14 +460,14 @@ def test_cli_planted_mat_and_lightgcn(tmp_path, capsys):
     out = _cli(capsys, "--data", "planted", "--planted-users", "60", "--planted-items", "50",
                "--sampler", "dns", "--m", "2", "--n", "10", *common)
     assert all(key in out for key in REQUIRED)
-    data = D.planted_dataset(60, 50, seed=0)
+    data = planted_dataset(60, 50, seed=0)
     scipy.io.savemat(tmp_path / "toy.mat", {"data": data.matrix.astype(np.float64)})
     out = _cli(capsys, "--data", str(tmp_path / "toy.mat"), "--sampler", "softmax_v",
                "--rho", "0.5", "--n", "10", *common)
-    train, test = D.split_per_user(data.matrix, 0.8, 0)
+    train, test = split_per_user(data.matrix, 0.8, 0)
     assert (out["n_train"], out["n_test"]) == (train.nnz, test.nnz)
-    D.save_lightgcn_txt(train, tmp_path / "train.txt")
-    D.save_lightgcn_txt(test, tmp_path / "test.txt")
+    save_lightgcn_txt(train, tmp_path / "train.txt")
+    save_lightgcn_txt(test, tmp_path / "test.txt")
     out2 = _cli(capsys, "--data", str(tmp_path / "train.txt"), "--sampler", "uniform", *common)
     assert (out2["n_train"], out2["n_test"]) == (train.nnz, test.nnz)
 
@@ -450,12 +480,46 @@ def test_cli_planted_mat_and_lightgcn(tmp_path, capsys):
     (["--sampler", "dns", "--lr", "-1"], "--lr"),
     (["--sampler", "dns", "--epochs", "-2"], "--epochs"),
     (["--sampler", "bogus"], "--sampler"),
+    (["--sampler", "dns", "--model", "bogus"], "--model"),
+    (["--sampler", "dns", "--layers", "2"], "--layers"),  # MF has no propagation layers
 ])
 def test_cli_bad_arguments_exit_2_naming_the_option(argv, option, capsys):
     with pytest.raises(SystemExit) as exc:
-        T.main(["--data", "planted", *argv, "--json"])
+        cli.main(["--data", "planted", *argv, "--json"])
     assert exc.value.code == 2
     assert option in capsys.readouterr().err
+
+
+def test_cli_reports_model_and_eval_seconds_and_saves_the_state(tmp_path, capsys):
+    out_file = tmp_path / "mf.npz"
+    out = _cli(capsys, "--data", "planted", "--planted-users", "60", "--planted-items", "50",
+               "--sampler", "uniform", "--model", "mf", "--epochs", "1", "--batch-size", "64",
+               "--no-progress", "--json", "--save", str(out_file))
+    assert out["model"] == "mf" and out["eval_seconds"] >= 0 and out["seconds_per_epoch"] > 0
+    saved = np.load(out_file)
+    assert sorted(saved.files) == ["item_factors", "user_factors"]
+    assert saved["user_factors"].shape == (60, 32) and saved["item_factors"].shape == (50, 32)
+    assert not list(tmp_path.glob(".*tmp"))  # written through a renamed temporary file
+
+
+def test_model_seam_of_mf_and_registry_errors():
+    """MF's embeddings are its parameters (no copy) and its backward is the identity; the
+    registry rejects unknown names and options with a ValueError naming them."""
+    train, _ = _tiny()
+    model = models.make_model("mf", 50, 40, 6, 3, train)
+    U, V = model.embeddings()
+    assert U is model.parameters[0] and V is model.parameters[1]
+    assert U.dtype == np.float32 and U.flags.c_contiguous and U.shape == (50, 6)
+    g, t = np.ones((50, 6)), np.ones(50, np.uint8)
+    grads, flags = model.backward(g, np.zeros((40, 6)), t, np.zeros(40, np.uint8))
+    assert grads[0] is g and flags[0] is t
+    np.testing.assert_array_equal(model.user_factors, models.init_model(50, 40, 6, seed=3).user_factors)
+    with pytest.raises(ValueError, match="model must be one of"):
+        models.make_model("gcn", 50, 40, 6, 0, train)
+    with pytest.raises(ValueError, match="layers"):
+        models.make_model("mf", 50, 40, 6, 0, train, layers=3)
+    with pytest.raises(ValueError, match="model must be one of"):
+        T.Trainer(train, S.uniform(), model="gcn")
 
 
 def test_cli_unreadable_data(tmp_path, capsys):
@@ -463,7 +527,7 @@ def test_cli_unreadable_data(tmp_path, capsys):
     bad.write_text("not a mat file")
     for path in (str(tmp_path / "missing.mat"), str(bad), str(tmp_path / "train.txt")):
         with pytest.raises(SystemExit) as exc:
-            T.main(["--data", path, "--sampler", "uniform", "--json"])
+            cli.main(["--data", path, "--sampler", "uniform", "--json"])
         assert exc.value.code == 2
         assert "--data" in capsys.readouterr().err
 
@@ -477,7 +541,7 @@ def test_matches_torch_adam_on_the_same_batches():
 
     train, _ = _tiny()
     sampler = S.dns(3, 12, reduction="sum", pool="all")  # the authors' DNS loss
-    trainer = T.MFTrainer(train, sampler, batch_size=64, lr=0.01, weight_decay=0.01, seed=4)
+    trainer = T.Trainer(train, sampler, batch_size=64, lr=0.01, weight_decay=0.01, seed=4)
     Ut = torch.nn.Embedding.from_pretrained(torch.from_numpy(trainer.model.user_factors.copy()),
                                             freeze=False)
     Vt = torch.nn.Embedding.from_pretrained(torch.from_numpy(trainer.model.item_factors.copy()),
@@ -501,81 +565,3 @@ def test_matches_torch_adam_on_the_same_batches():
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(trainer.model.item_factors, Vt.weight.detach().numpy(),
                                rtol=1e-5, atol=1e-6)
-
-
-# --------------------------------------------------------------------------------------
-# The Table 2 script, short version (the full grid is opt-in: hours)
-# --------------------------------------------------------------------------------------
-def test_table2_script_quick_run_resumes_and_draws(gowalla_path, tmp_path):
-    """--quick: 1 epoch of BPR, DNS(1, 200), DNS(5, 200) and Softmax-v(1, 200) on Gowalla;
-    one JSON per configuration, a report next to the paper's numbers, the Figs. 8-11 plot;
-    a rerun computes nothing (every configuration is skipped)."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "table2_reproduction.py"
-    results = tmp_path / "results"
-    cmd = [sys.executable, str(script), "--quick", "--no-progress", "--data", str(gowalla_path),
-           "--results", str(results), "--figure", str(tmp_path / "fig8_gowalla.png")]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    files = sorted(p.name for p in results.glob("*.json"))
-    assert len(files) == 4 and all("_e1_s0" in f for f in files), files
-    payload = json.loads((results / files[0]).read_text())
-    assert payload["n_train"] == 822_358 and payload["n_test"] == 205_106
-    assert "0.2989" in first.stdout and "Guideline 2 on real data" in first.stdout
-    assert (tmp_path / "fig8_gowalla.png").stat().st_size > 5000
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0 and again.stdout.count("done, skipped") == 4, again.stdout
-
-
-def _table2_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "table2_reproduction", REPO / "benchmarks" / "table2_reproduction.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_table2_script_only_selects_grid_points_and_refuses_others():
-    t2 = _table2_script()
-    only = [t2.parse_only(text) for text in ("Softmax-v:0.01", "DNS:5.0", "BPR")]
-    labels = [s.label() for _, s in t2.configurations(False, only)]
-    assert labels == ["Uniform(1)", "DNS(5,200)", "Softmax-v(0.01,200)"]  # the grid's run order
-    assert len(list(t2.configurations(False))) == len(t2.M_GRID) + len(t2.RHO_GRID) + 1
-    for bad in ("DNS:7", "DNS:x", "DNS", "BPR:1", "softmax:1", ""):
-        with pytest.raises(argparse.ArgumentTypeError, match="not a point of the grid"):
-            t2.parse_only(bad)
-    with pytest.raises(SystemExit):  # argparse reports it as a usage error naming --only
-        t2.main(["--only", "DNS:7", "--report-only"])
-
-
-def test_table2_report_picks_guideline2_per_weight_decay(capsys):
-    """Guideline 2 compares hardness at one weight decay: a grid point run at an extra weight
-    decay must not take part in another weight decay's picks, nor in the figure's data."""
-    t2 = _table2_script()
-    rng = np.random.default_rng(0)
-
-    def row(family, m, rho, wd):
-        label = {"BPR": "Uniform(1)", "DNS": f"DNS({m},200)", "Softmax-v": f"Softmax-v({rho:g},200)"}
-        r = {"family": family, "m": m, "rho": rho, "weight_decay": wd, "seed": 0,
-             "sampler_label": label[family], "seconds_per_epoch": 1.0}
-        r.update({f"{metric}@{k}": float(rng.uniform(0.05, 0.3))
-                  for metric in ("recall", "ndcg") for k in t2.KS})
-        return r
-
-    rows = ([row("BPR", 1, 0.0, 0.01)] + [row("DNS", m, 0.0, 0.01) for m in t2.M_GRID]
-            + [row("Softmax-v", 1, rho, 0.01) for rho in t2.RHO_GRID])
-    extra = row("DNS", 5, 0.0, 0.001)
-    for k in t2.KS:  # the extra point beats every wd=0.01 point at every K
-        extra[f"recall@{k}"] = extra[f"ndcg@{k}"] = 0.9
-    t2.report(rows + [extra], 200)
-    out = capsys.readouterr().out
-    for metric in ("recall", "ndcg"):
-        dns = [r for r in rows if r["family"] == "DNS"]
-        picks = ", ".join(f"{max(dns, key=lambda r: r[f'{metric}@{k}'])['m']:g}" for k in t2.KS)
-        assert f"wd=0.01    {metric:<6} DNS       m   at K = 5, 20, 50: {picks}  (7 grid" in out
-        assert f"wd=0.001   {metric:<6} DNS       m   at K = 5, 20, 50: 5, 5, 5  (1 grid" in out
-    assert "DNS(5,200) wd=0.001" in out.split("Table 2")[1]  # Table 2 takes the tuned best
-    assert t2.figure_weight_decay(rows + [extra]) == 0.01
-    frame = t2.hardness_frame(rows + [extra], 0.01)
-    assert len(frame) == (len(t2.M_GRID) + len(t2.RHO_GRID)) * len(t2.KS)

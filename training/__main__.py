@@ -1,6 +1,6 @@
-"""``python -m training``: train a recommender with a negative sampler (see training.trainer)."""
+"""``python -m training``: train a recommender with a negative sampler (see training.cli)."""
 import sys
 
-from training.trainer import main
+from training.cli import main
 
 sys.exit(main())

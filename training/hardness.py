@@ -3,7 +3,7 @@
 The paper trains MF with DNS(M, N) and Softmax-v(rho, N) over grids of M, N and rho and
 reports that the smaller K, the harder the best sampler: the best M shrinks, the best N
 grows and the best rho grows as K shrinks.  :func:`hardness_sweep` repeats that on a
-planted data set (:func:`training.data.planted_dataset`) small enough to train a whole
+planted data set (:func:`training.planted.planted_dataset`) small enough to train a whole
 grid in seconds, and evaluates every model both on its training interactions (in-sample,
 where Theorem 1 speaks) and on the held-out split.
 
@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training import data as D
 from training import sampling as S
 from training import trainer as T
 from training.evaluation import evaluate_full_ranking
+from training.planted import planted_dataset
+from training.split import split_per_user
 
 __all__ = ["GRIDS", "HARDER_WHEN_LARGER", "hardness_index", "planted_split", "train_grid",
            "planted_models", "hardness_sweep", "best_per_k"]
@@ -53,25 +54,25 @@ TRAIN_OPTIONS = dict(epochs=100, lr=0.05, batch_size=256, weight_decay=0.001, di
 
 def planted_split(seed: int = 0, n_users: int = 600, n_items: int = 400):
     """A planted data set split per user 80/20 with ``seed``: (train, test)."""
-    data = D.planted_dataset(n_users, n_items, seed=seed)
-    split = D.split_per_user(data.matrix, 0.8, seed)
+    data = planted_dataset(n_users, n_items, seed=seed)
+    split = split_per_user(data.matrix, 0.8, seed)
     return split.train, split.test
 
 
 def train_grid(train, test, samplers, seed: int = 0, **options) -> dict:
-    """Train one MF model per sampler with the same seed and options; {key: MFModel}.
+    """Train one MF model per sampler with the same seed and options; {key: MF}.
 
     ``samplers`` is an iterable of (key, Sampler) pairs; ``options`` override
     :data:`TRAIN_OPTIONS`.
     """
     opts = dict(TRAIN_OPTIONS, **options)
-    return {key: T.train_mf(train, test, sampler, seed=seed, handle_sigint=False, **opts).model
+    return {key: T.train_model(train, test, sampler, seed=seed, handle_sigint=False, **opts).model
             for key, sampler in samplers}
 
 
 @functools.lru_cache(maxsize=8)
 def planted_models(seed: int, grid: str, n_users: int = 600, n_items: int = 400):
-    """(train, test, {value: MFModel}) of one grid on :func:`planted_split`, trained once per
+    """(train, test, {value: MF}) of one grid on :func:`planted_split`, trained once per
     process and shared by its callers (the G2 and E4 checks and the Figs. 8-11 data train the
     same models); the models must not be modified."""
     train, test = planted_split(seed, n_users, n_items)

@@ -22,10 +22,11 @@ user's training positives are rejected and redrawn) or ``"all"`` (the authors' c
 ``torch.randint(0, n_items)``, positives included).  Always with replacement: duplicates are
 separate draws, which is what ``theory.estimators.dns_mn_rank_probabilities`` assumes.
 
-Kernels: :func:`pool_loss_weights` (the weights and loss of one pool, shared by the trainer,
-:func:`pool_weights` and :func:`empirical_rank_distribution`), :func:`draw_pool_row` (one pool,
-rejection of training positives with a per-chunk bit mask of the user's row).  Losses and
-softmax weights are theory.estimators' numba kernels.  Randomness: xoshiro256++ from
+Kernels: :func:`pool_loss_weights` (the weights, loss and loss derivatives of one pool,
+shared by the trainer, :func:`pool_weights` and :func:`empirical_rank_distribution`),
+:func:`draw_pool_row` (one pool, rejection of training positives with a per-chunk bit mask of
+the user's row).  Losses (:func:`bpr_loss_and_grad`, bit-identical to theory.estimators'
+scalar kernels) and softmax weights are theory.estimators' numba kernels.  Randomness: xoshiro256++ from
 :mod:`simulations.rng`, one state per fixed chunk, seeded from a numpy ``SeedSequence``;
 results do not depend on the number of threads.
 """
@@ -39,7 +40,7 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 from simulations.rng import as_seed_sequence, branch_seed_sequence, random_bounded
-from theory.estimators import _check_int, bpr_loss_scalar, softmax_weights_row
+from theory.estimators import _check_int, softmax_weights_row
 
 __all__ = [
     "CHUNK",
@@ -57,6 +58,7 @@ __all__ = [
     "draw_pools",
     "empirical_rank_distribution",
     "pool_loss_weights",
+    "bpr_loss_and_grad",
     "draw_pool_row",
     "top_m_indices",
     "states_from_seed",
@@ -240,9 +242,23 @@ def top_m_indices(scores, m, sel, vals):
         sel[pos] = k
 
 
+@njit(cache=True, inline="always")
+def bpr_loss_and_grad(x):
+    """``(l(x), l'(x))`` of the BPR loss from one exponential.
+
+    Bit-identical to ``(theory.estimators.bpr_loss_scalar(x), bpr_loss_grad_scalar(x))``: the
+    same branches and operations, sharing the ``exp`` that both compute (tested).
+    """
+    if x >= 0.0:
+        e = math.exp(-x)
+        return math.log1p(e), -e / (1.0 + e)
+    e = math.exp(x)
+    return -x + math.log1p(e), -1.0 / (1.0 + e)
+
+
 @njit(cache=True)
 def pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_score, scores, state,
-                      sel, weights, losses, vals):
+                      sel, weights, losses, dls, vals):
     """Weights and loss of one pool; the core of every sampler.
 
     Parameters
@@ -257,13 +273,14 @@ def pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_score, scores, state
         Scores of the pool's draws.
     state : uint64[4]
         xoshiro256++ state (used by the pick-one DNS variant only).
-    sel, weights, losses, vals : scratch of length >= N (int64, float64, float64, float64)
+    sel, weights, losses, dls, vals : scratch of length >= N (int64, float64 x 4)
 
     Returns
     -------
     (loss, n_used)
         ``loss = sum_t weights[t] * losses[t]`` over the ``n_used`` pool positions
-        ``sel[:n_used]`` with non-zero weight; ``losses[t] = l(pos_score - scores[sel[t]])``.
+        ``sel[:n_used]`` with non-zero weight; ``losses[t] = l(pos_score - scores[sel[t]])``
+        and ``dls[t] = l'(pos_score - scores[sel[t]])`` (one exponential for both).
     """
     n = scores.shape[0]
     if code == CODE_DNS or code == CODE_DNS_PICK:
@@ -272,19 +289,19 @@ def pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_score, scores, state
             w = 1.0 if dns_sum else 1.0 / m
             total = 0.0
             for t in range(m):
-                lt = bpr_loss_scalar(pos_score - scores[sel[t]])
+                lt, dls[t] = bpr_loss_and_grad(pos_score - scores[sel[t]])
                 losses[t] = lt
                 weights[t] = w
                 total += w * lt
             return total, m
         pick = random_bounded(state, m) if m > 1 else 0
         sel[0] = sel[pick]
-        losses[0] = bpr_loss_scalar(pos_score - scores[sel[0]])
+        losses[0], dls[0] = bpr_loss_and_grad(pos_score - scores[sel[0]])
         weights[0] = float(m) if dns_sum else 1.0
         return weights[0] * losses[0], 1
     for k in range(n):
         sel[k] = k
-        losses[k] = bpr_loss_scalar(pos_score - scores[k])
+        losses[k], dls[k] = bpr_loss_and_grad(pos_score - scores[k])
     if code == CODE_UNIFORM:
         for k in range(n):
             weights[k] = 1.0 / n
@@ -357,6 +374,7 @@ def _rank_law_kernel(scores, pos_score, ranks, n, replace, code, m, rho, tau, dd
         sel = np.empty(n, np.int64)
         weights = np.empty(n)
         losses = np.empty(n)
+        dls = np.empty(n)
         vals = np.empty(n)
         marks = np.zeros(n_neg if not replace else 1, np.bool_)
         for rep in range(c * chunk, min(n_repeats, (c + 1) * chunk)):
@@ -382,7 +400,7 @@ def _rank_law_kernel(scores, pos_score, ranks, n, replace, code, m, rho, tau, dd
             for k in range(n):
                 pool_scores[k] = scores[idx[k]]
             _, n_used = pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_score,
-                                          pool_scores, state, sel, weights, losses, vals)
+                                          pool_scores, state, sel, weights, losses, dls, vals)
             for t in range(n_used):
                 acc[c, ranks[idx[sel[t]]]] += weights[t]
 
@@ -443,7 +461,7 @@ def pool_weights(sampler: Sampler, pos_score: float, pool_scores, seed=0):
     losses = np.empty(n)
     vals = np.empty(n)
     loss, n_used = pool_loss_weights(*sampler.kernel_args(), float(pos_score), s, state, sel, w,
-                                     losses, vals)
+                                     losses, np.empty(n), vals)
     out = np.zeros(n)
     np.add.at(out, sel[:n_used], w[:n_used])
     return out, float(loss)
