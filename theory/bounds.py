@@ -165,6 +165,12 @@ def hit_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
         ``ceil(sqrt(C))``.  True: the integer-sharpened bounds ``ceil(...)`` and
         ``min(floor(sqrt(C)), k, n_pos)``, i.e. exactly the set of i with
         ``i^2 <= C <= S i - i^2``; the enumeration tests show that every such i is attained.
+        For a non-integer C (tied scores) no rounding: ``[x, min(sqrt(C), k, n_pos)]`` with
+        x the smaller root of ``h^2 - S h + C``, valid for the expected hits h of every
+        tied ranking (the ROC, diagonal across tie groups, meets the line u + T = k at
+        T = h; T is non-decreasing and <= n_pos, so h^2 <= C <= S h - h^2).  The
+        integer-sharpened bounds assume integer hits: a tied ranking whose C happens to be
+        an integer may fall outside them (use ``tight=False`` for tied rankings).
 
     Returns
     -------
@@ -172,7 +178,8 @@ def hit_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
         Integer-valued when ``C = opauc_raw * n_pos * n_neg`` is within 1e-9 (relative) of an
         integer (it is a count for a tie-free ranking; floating error is rounded away, and
         the square roots and floors are then done in exact integer arithmetic).  A non-integer
-        C (tied scores counted 1/2) is used as a real number in the same formulas.
+        C (tied scores counted 1/2) is used as a real number in the same formulas (without
+        the rounding when ``tight``).
     """
     n_pos, n_neg, k = _check_setting(n_pos, n_neg, k)
     count, rounded, integral = _counts(opauc_raw, n_pos, n_neg, k)
@@ -182,8 +189,11 @@ def hit_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
     x = (S - disc) / 2.0
     y = np.sqrt(count)
     if tight:
-        low = np.ceil(x)
-        high = np.minimum(np.floor(y), min(k, n_pos))
+        # A non-integer count comes from tied scores, whose hits (expected under random
+        # tie-breaking) need not be integers: rounding x up or sqrt(C) down would exclude
+        # attained values (even give low > high), so the roots themselves are the bounds.
+        low = x
+        high = np.minimum(y, min(k, n_pos))
     else:
         low = np.floor(x)
         high = np.ceil(y)
