@@ -6,10 +6,11 @@ M in {1, 2, 3, 4, 5, 10, 20}, rho in {0.01, 0.1, 1, 10, 100}, plus BPR (uniform,
 negative).  Weight decay: Adam's weight_decay on all parameters (the authors' code); the
 paper tuned it in {0.1, 0.01, 0.001, 0.0001} (``--weight-decays``; default 0.01 only).
 
-Resumable: each configuration writes one JSON file (atomically: temporary file + rename) to
-``--results``; a rerun skips configurations whose file exists, so a long run can be stopped
-(Ctrl-C stops after the current batch; the interrupted configuration is not saved) and
-restarted.  ``--epochs`` shortens every run (the file name records the epochs).
+Resumable: each finished configuration appends one row to the results CSV ``--results``
+(default ``results/gowalla_mf.csv``, committed; :mod:`training.results`, written atomically); a
+rerun skips the configurations already there, so a long run can be stopped (Ctrl-C stops after
+the current batch; the interrupted configuration is not saved) and restarted.  ``--epochs``
+shortens every run (the row records the epochs).
 
 Report: Recall@50 / NDCG@50 of BPR, DNS(M=1), the best DNS(M, N) and the best Softmax-v next
 to the paper's numbers, and the best M and rho at K = 5, 20, 50 (Guideline 2: the smaller K,
@@ -23,6 +24,8 @@ Usage::
     python benchmarks/table2_reproduction.py --only DNS:5 --weight-decays 0.001   # one grid point
     python benchmarks/table2_reproduction.py --report-only        # table from the results folder
     python benchmarks/table2_reproduction.py --report-only --figure fig.png   # + Figs. 8-11 on Gowalla
+
+The README's tables are generated from the results files by ``python -m figures.tables``.
 """
 from __future__ import annotations
 
@@ -30,16 +33,17 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from training import data as D  # noqa: E402
 from training import sampling as S  # noqa: E402
 from training import trainer as T  # noqa: E402
+from training.results import RESULTS_DIR, append_result, has_run, read_results, result_row  # noqa: E402
+from training.loaders import load_mat  # noqa: E402
+from training.split import split_per_user  # noqa: E402
 
 PAPER = {  # Table 2, Gowalla, MF: (Recall@50, NDCG@50)
     "BPR": (0.2048, 0.1216),
@@ -52,6 +56,8 @@ RHO_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 POOL = 200
 KS = (5, 20, 50)
 
+
+FAMILY = {"uniform": "BPR", "dns": "DNS", "softmax_v": "Softmax-v"}  # sampler kind -> family
 
 # Run order of the full grid: the configurations Table 2 needs most (and the best ones of a
 # 50-epoch pilot: M = 10, rho = 1) first, so that a run cut short still fills the table.
@@ -94,47 +100,18 @@ def configurations(quick: bool, only=None):
             yield family, S.softmax_v(param, POOL)
 
 
-def config_name(sampler, wd, epochs, seed):
-    return f"{sampler.label()}_wd{wd:g}_e{epochs}_s{seed}".replace(",", "-")
-
-
-def atomic_write_json(path: Path, payload) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _versions():
-    import platform
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for name in ("numpy", "scipy", "numba"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            out[name] = "missing"
-    return out
-
-
 def run_grid(args, train, test):
-    args.results.mkdir(parents=True, exist_ok=True)
     todo = [(family, sampler, wd) for family, sampler in configurations(args.quick, args.only)
             for wd in args.weight_decays]
     for k, (family, sampler, wd) in enumerate(todo, 1):
-        path = args.results / (config_name(sampler, wd, args.epochs, args.seed) + ".json")
-        if path.exists():
-            print(f"[{k}/{len(todo)}] {path.name}: done, skipped", flush=True)
+        key = dict(dataset="gowalla", model="mf", sampler_label=sampler.label(), weight_decay=wd,
+                   seed=args.seed, epochs=args.epochs)
+        if has_run(args.results, **key):
+            print(f"[{k}/{len(todo)}] {sampler.label()} wd={wd:g}: done, skipped", flush=True)
             continue
         print(f"[{k}/{len(todo)}] {sampler.label()} wd={wd:g}, {args.epochs} epochs ...",
               flush=True)
-        start = time.perf_counter()
-        result = T.train_mf(train, test, sampler, epochs=args.epochs, ks=KS,
+        result = T.train_model(train, test, sampler, epochs=args.epochs, ks=KS,
                             eval_every=args.eval_every, progress=not args.no_progress,
                             dim=32, batch_size=4096, lr=1e-3, weight_decay=wd,
                             weight_decay_mode="adam", lr_decay=True, seed=args.seed,
@@ -142,20 +119,36 @@ def run_grid(args, train, test):
         if result.interrupted:
             print("interrupted: this configuration is not saved; rerun to resume", flush=True)
             return False
-        payload = {"family": family, **result.summary(), "seed": args.seed,
-                   "wall_seconds": time.perf_counter() - start, "versions": _versions(),
-                   "history": result.history}
-        atomic_write_json(path, payload)
-        print(f"    recall@50 {payload['recall@50']:.4f} ndcg@50 {payload['ndcg@50']:.4f} "
-              f"({payload['seconds_per_epoch']:.1f} s/epoch)", flush=True)
+        row = result_row({**result.summary(), "seed": args.seed}, dataset="gowalla", model="mf")
+        append_result(args.results, row)
+        print(f"    recall@50 {row['recall@50']:.4f} ndcg@50 {row['ndcg@50']:.4f} "
+              f"({row['seconds_per_epoch']:.1f} s/epoch)", flush=True)
     return True
 
 
-def load_results(folder: Path, epochs: int, seed: int):
-    rows = []
-    for path in sorted(folder.glob(f"*_e{epochs}_s{seed}.json")):
-        rows.append(json.loads(path.read_text()))
-    return rows
+def load_results(path: Path, epochs: int, seed: int):
+    """The Gowalla MF rows of ``path`` with ``epochs`` and ``seed``, as dicts with a family."""
+    frame = read_results(path)
+    frame = frame[(frame["dataset"] == "gowalla") & (frame["model"] == "mf")
+                  & (frame["epochs"] == epochs) & (frame["seed"] == seed)]
+    return [{**row, "family": FAMILY[row["sampler"]]} for row in frame.to_dict("records")]
+
+
+def import_json_runs(folder: Path, results: Path, revision: str) -> int:
+    """Append the per-configuration JSON files of earlier versions of this script (one file per
+    run, in ``folder``) to ``results``, recording ``revision`` (the code that produced them)."""
+    import datetime as dt
+
+    added = 0
+    for path in sorted(folder.glob("*.json")):
+        payload = json.loads(path.read_text())
+        finished = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+        row = result_row(payload, dataset="gowalla", model="mf", revision=revision,
+                         finished=finished)
+        if not has_run(results, **row):
+            append_result(results, row)
+            added += 1
+    return added
 
 
 def report(rows, epochs):
@@ -253,7 +246,8 @@ def main(argv=None):
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve()
                                                     .parents[2] / "shared" / "data")) / "gowalla.mat")
-    parser.add_argument("--results", type=Path, default=Path("table2_results"))
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR / "gowalla_mf.csv",
+                        help="results CSV (default: the committed results/gowalla_mf.csv)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--weight-decays", type=float, nargs="+", default=[0.01])
     parser.add_argument("--seed", type=int, default=0)
@@ -269,7 +263,17 @@ def main(argv=None):
     parser.add_argument("--figure", type=Path, default=None,
                         help="also draw best hardness vs K (Figs. 8-11) to this path (.png and .pdf)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--import-json", type=Path, default=None, metavar="FOLDER",
+                        help="append the JSON files of an earlier version of this script")
+    parser.add_argument("--revision", default=None,
+                        help="with --import-json: the git revision that produced them")
     args = parser.parse_args(argv)
+    if args.import_json is not None:
+        if not args.revision:
+            parser.error("argument --import-json: needs --revision (the code that ran them)")
+        added = import_json_runs(args.import_json, args.results, args.revision)
+        print(f"{added} runs appended to {args.results}")
+        return 0
     if args.quick and "--epochs" not in (argv if argv is not None else sys.argv[1:]):
         args.epochs = 1
     if args.epochs < 1:
@@ -280,7 +284,7 @@ def main(argv=None):
         if not args.data.exists():
             print(f"Gowalla not found at {args.data} (set HNSLAB_DATA or --data): skipped")
             return 0
-        train, test = D.split_per_user(D.load_mat(args.data), 0.8, args.seed)
+        train, test = split_per_user(load_mat(args.data), 0.8, args.seed)
         print(f"Gowalla: {train.shape[0]} users x {train.shape[1]} items, {train.nnz} train / "
               f"{test.nnz} test interactions; results in {args.results}", flush=True)
         if not run_grid(args, train, test):
