@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -42,8 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from training import sampling as S  # noqa: E402
 from training import trainer as T  # noqa: E402
 from training.results import RESULTS_DIR, append_result, has_run, read_results, result_row  # noqa: E402
-from training.loaders import load_mat  # noqa: E402
-from training.split import split_per_user  # noqa: E402
+from training.datasets import DatasetError, load_dataset  # noqa: E402
 
 PAPER = {  # Table 2, Gowalla, MF: (Recall@50, NDCG@50)
     "BPR": (0.2048, 0.1216),
@@ -243,9 +240,9 @@ def draw_figure(rows, epochs, path: Path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path,
-                        default=Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve()
-                                                    .parents[2] / "shared" / "data")) / "gowalla.mat")
+    parser.add_argument("--data", default="gowalla",
+                        help="Gowalla by name (training.datasets: $HNSLAB_DATA, ../shared/data, "
+                             "the cache, else a verified download) or a path to gowalla.mat")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "gowalla_mf.csv",
                         help="results CSV (default: the committed results/gowalla_mf.csv)")
     parser.add_argument("--epochs", type=int, default=200)
@@ -281,10 +278,11 @@ def main(argv=None):
     if any(w < 0 for w in args.weight_decays):
         parser.error("argument --weight-decays: must be >= 0")
     if not args.report_only:
-        if not args.data.exists():
-            print(f"Gowalla not found at {args.data} (set HNSLAB_DATA or --data): skipped")
-            return 0
-        train, test = split_per_user(load_mat(args.data), 0.8, args.seed)
+        try:
+            train, test = load_dataset(args.data, args.seed)
+        except DatasetError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         print(f"Gowalla: {train.shape[0]} users x {train.shape[1]} items, {train.nnz} train / "
               f"{test.nnz} test interactions; results in {args.results}", flush=True)
         if not run_grid(args, train, test):

@@ -20,35 +20,12 @@ import numpy as np
 from training import models as M
 from training import sampling as S
 from training import trainer as T
+from training.datasets import load_dataset
 
-__all__ = ["load_data", "main", "save_npz", "DEFAULT_LAYERS"]
+__all__ = ["main", "save_npz", "DEFAULT_LAYERS"]
 
 #: Propagation layers of graph models when --layers is not given (LightGCN's L = 3).
 DEFAULT_LAYERS = 3
-
-
-def load_data(path: str, seed: int = 0, *, planted_users: int = 2000, planted_items: int = 1000,
-              train_fraction: float = 0.8):
-    """(train, test) from a .mat file (split_per_user(seed)), a LightGCN train.txt (test.txt
-    beside it; or a folder holding both), or ``"planted"`` (planted_dataset(seed), split)."""
-    from training.loaders import load_lightgcn_split, load_mat
-    from training.planted import planted_dataset
-    from training.split import split_per_user
-
-    if path == "planted":
-        planted = planted_dataset(planted_users, planted_items, seed=seed)
-        return split_per_user(planted.matrix, train_fraction, seed)
-    p = Path(path)
-    if p.is_dir():
-        p = p / "train.txt"
-    if p.suffix.lower() == ".mat":
-        return split_per_user(load_mat(p), train_fraction, seed)
-    test_path = p.with_name("test.txt")
-    if not p.exists():
-        raise OSError(f"{p}: no such file")
-    if not test_path.exists():
-        raise OSError(f"{test_path}: no such file (a LightGCN train.txt needs test.txt beside it)")
-    return load_lightgcn_split(p, test_path)
 
 
 def _parser():
@@ -57,7 +34,9 @@ def _parser():
         description="Train a recommender (MF, ...) with BPR under a negative sampler and "
                     "evaluate by full ranking.")
     parser.add_argument("--data", required=True,
-                        help=".mat file, LightGCN train.txt (test.txt beside it), or 'planted'")
+                        help="a data set by name (gowalla, yelp2018, ml-1m; see "
+                             "training.datasets), a .mat file, a LightGCN train.txt (test.txt "
+                             "beside it) or its folder, or 'planted'")
     parser.add_argument("--model", choices=tuple(M.MODELS), default="mf",
                         help="model (default mf)")
     parser.add_argument("--layers", type=int, default=None,
@@ -149,8 +128,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _validate(parser, args)
     try:
-        train, test = load_data(args.data, args.seed, planted_users=args.planted_users,
-                                planted_items=args.planted_items)
+        train, test = load_dataset(args.data, args.seed, planted_users=args.planted_users,
+                                   planted_items=args.planted_items)
     except (OSError, ValueError) as exc:
         parser.error(f"argument --data: cannot read {args.data!r}: {exc}")
     if args.threads is not None:

@@ -124,8 +124,20 @@ def _make_mf(n_users, n_items, dim, seed, train, *, init_std=0.1, **options):
     return init_model(n_users, n_items, dim, init_std, seed)
 
 
+def _make_lightgcn(n_users, n_items, dim, seed, train, *, layers=3, **options):
+    if options:
+        raise ValueError(f"model 'lightgcn' takes the option layers only, got {sorted(options)}")
+    from training.lightgcn import LightGCN  # its kernels compile only when it is used
+
+    model = LightGCN(train, dim=dim, layers=layers, seed=seed)
+    if (model.n_users, model.n_items) != (n_users, n_items):
+        raise ValueError(f"train must have shape ({n_users}, {n_items}), got "
+                         f"({model.n_users}, {model.n_items})")
+    return model
+
+
 #: Registry of model constructors ``f(n_users, n_items, dim, seed, train, **options)``.
-MODELS = {"mf": _make_mf}
+MODELS = {"mf": _make_mf, "lightgcn": _make_lightgcn}
 
 
 def make_model(name: str, n_users: int, n_items: int, dim: int, seed, train, **options):
