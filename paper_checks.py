@@ -7,7 +7,8 @@ Usage::
     python paper_checks.py --only T1 F6a   # a subset, by id
     python paper_checks.py --list          # the ids and claims, without running them
 
-Each row: id, paper reference, the claim, what was measured, the verdict.  The table, the
+Each row: id, paper reference, the claim, the independent reference it is compared with,
+what was measured, the verdict.  The table, the
 figures (OUT/figures, PNG and PDF, from data cached in OUT/data) and a manifest (seed, sizes,
 package versions, git revision) are written to OUT/report.md and OUT/results.json.
 Exit status 1 if any check fails, 2 on bad arguments.
@@ -76,11 +77,12 @@ def _prepare_out(out: Path, force: bool) -> None:
 
 
 def _table(results) -> list[str]:
-    header = "| id | paper | claim | measured | verdict |"
-    lines = [header, "|---|---|---|---|---|"]
+    header = "| id | paper | claim | independent reference | measured | verdict |"
+    lines = [header, "|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r.id} | {r.reference} | {r.claim} | {r.measured} | "
-                     f"{r.verdict} |")
+        cells = (r.id, r.reference, r.claim, r.oracle, r.measured, r.verdict)
+        # A "|" inside a cell (e.g. "max |diff|") would split it: escape it for markdown.
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return lines
 
 
@@ -112,7 +114,7 @@ def _run_on_dask(selected, args):
     rows = {row.id: row for row in table.itertuples()}
     return [CheckResult(c.id, c.reference, c.claim, rows[c.id].measured,
                         None if rows[c.id].passed is None or rows[c.id].passed != rows[c.id].passed
-                        else bool(rows[c.id].passed), float(rows[c.id].seconds))
+                        else bool(rows[c.id].passed), float(rows[c.id].seconds), c.oracle)
             for c in selected]
 
 
@@ -144,13 +146,14 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args, parser = parse_args(argv)
-    from checks import CheckResult, all_checks
+    from checks import CheckResult, all_checks, run_check
 
     registry = all_checks()
     known = {c.id: c for c in registry}
     if args.list:
         for c in registry:
             print(f"{c.id:<8} {c.reference:<24} {c.claim}")
+            print(f"{'':<8} {'':<24} reference: {c.oracle}")
         return 0
     if args.only:
         unknown = [i for i in args.only if i not in known]
@@ -172,13 +175,9 @@ def main(argv=None) -> int:
                     disable=not sys.stderr.isatty()) if tqdm else selected
     for c in (iterator if not args.scheduler else []):
         start = time.perf_counter()
-        try:
-            measured, passed = c.function(args.seed, args.full)
-        except Exception as exc:  # a crashing check is a failed check, reported as such
-            measured, passed = f"error: {type(exc).__name__}: {exc}", False
-        results.append(CheckResult(c.id, c.reference, c.claim, measured,
-                                   None if passed is None else bool(passed),
-                                   time.perf_counter() - start))
+        measured, passed = run_check(c, args.seed, args.full)  # a crash is a FAIL
+        results.append(CheckResult(c.id, c.reference, c.claim, measured, passed,
+                                   time.perf_counter() - start, c.oracle))
 
     _print_table(results)
     n_failed = sum(r.passed is False for r in results)

@@ -1,7 +1,10 @@
 """Registry of the paper's checkable claims, run by ``paper_checks.py``.
 
 Each check is a function ``fn(seed: int, full: bool) -> (measured: str, passed: bool | None)``
-registered with :func:`check` under an id, the paper reference and the claim in words.
+registered with :func:`check` under an id, the paper reference, the claim in words, the
+independent reference it compares with (``oracle``), the public functions it verifies and at
+least one wrong version ("mutant") of them that must make it FAIL (``tests/test_mutations.py``
+patches each in and checks; ``checks.mutants`` holds the generic mutant factories).
 ``passed=None`` means the check could not run here (e.g. its data set is absent): it is
 reported as SKIP with the reason in ``measured``, never as a pass.
 Modules ``checks/<topic>.py`` register their checks on import; ``all_checks()`` imports
@@ -11,10 +14,26 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 CheckFunction = Callable[[int, bool], tuple[str, bool]]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A deliberately wrong version of a public function: ``factory(right) -> wrong``.
+
+    ``target`` is the dotted name of the function on its defining module, e.g.
+    ``"theory.metrics.auc"``; ``name`` says what is wrong (e.g. ``"nan"``, ``"k+1"``).
+    """
+    target: str
+    name: str
+    factory: Callable
+
+    @property
+    def label(self) -> str:
+        return f"{self.target}:{self.name}"
 
 
 @dataclass(frozen=True)
@@ -23,6 +42,9 @@ class Check:
     reference: str
     claim: str
     function: CheckFunction
+    oracle: str = ""
+    verifies: tuple[str, ...] = ()
+    mutants: tuple[Mutant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,6 +55,7 @@ class CheckResult:
     measured: str
     passed: bool | None  # None: skipped (the reason is in measured)
     seconds: float
+    oracle: str = ""  # the independent reference the check compares with
 
     @property
     def verdict(self) -> str:
@@ -50,13 +73,24 @@ def data_dir():
     return Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-def check(id: str, reference: str, claim: str) -> Callable[[CheckFunction], CheckFunction]:
-    """Register ``fn(seed, full) -> (measured, passed)`` as the check ``id``."""
+def check(id: str, reference: str, claim: str, *, oracle: str = "", verifies=(),
+          mutants=()) -> Callable[[CheckFunction], CheckFunction]:
+    """Register ``fn(seed, full) -> (measured, passed)`` as the check ``id``.
+
+    ``oracle`` names the independent reference the check compares with (shown in
+    report.md); ``verifies`` the dotted names of the public functions it verifies;
+    ``mutants`` a sequence of :class:`Mutant` (or ``(target, name, factory)`` triples), each
+    of which must make the check FAIL.
+    """
+    mutants = tuple(m if isinstance(m, Mutant) else Mutant(*m) for m in mutants)
+    unknown = [m.target for m in mutants if m.target not in verifies]
+    if unknown:
+        raise ValueError(f"check {id!r}: mutant target(s) {unknown} not in verifies={verifies}")
 
     def register(fn: CheckFunction) -> CheckFunction:
         if id in _REGISTRY and _REGISTRY[id].function is not fn:
             raise ValueError(f"check id {id!r} is registered twice")
-        _REGISTRY[id] = Check(id, reference, claim, fn)
+        _REGISTRY[id] = Check(id, reference, claim, fn, oracle, tuple(verifies), mutants)
         return fn
 
     return register
@@ -77,6 +111,15 @@ def _natural_key(check_id: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", check_id))
 
 
+def run_check(check_: Check, seed: int, full: bool) -> tuple[str, bool | None]:
+    """Run one check: (measured, passed); a crashing check is a failed check."""
+    try:
+        measured, passed = check_.function(int(seed), bool(full))
+    except Exception as exc:  # noqa: BLE001 -- reported in the table as a FAIL, never a pass
+        return f"error: {type(exc).__name__}: {exc}", False
+    return str(measured), None if passed is None else bool(passed)
+
+
 def run_check_cell(config: dict, cell_seed: int) -> dict:
     """One check as a sweep cell (``simulations.sweep.run_sweep``): importable by workers.
 
@@ -89,9 +132,6 @@ def run_check_cell(config: dict, cell_seed: int) -> dict:
     registry = {c.id: c for c in all_checks()}
     check_ = registry[config["id"]]
     start = time.perf_counter()
-    try:
-        measured, passed = check_.function(int(config["seed"]), bool(config["full"]))
-    except Exception as exc:  # reported in the table, like the local loop does
-        measured, passed = f"error: {type(exc).__name__}: {exc}", False
+    measured, passed = run_check(check_, config["seed"], config["full"])
     return {"measured": str(measured), "passed": None if passed is None else bool(passed),
             "seconds": time.perf_counter() - start}

@@ -32,7 +32,11 @@ def test_default_run_passes_and_writes_report_and_every_figure(tmp_path):
         for p in paths:
             assert (out / p).stat().st_size > 0
     report = (out / "report.md").read_text()
-    assert "| id | paper | claim | measured | verdict |" in report
+    assert "| id | paper | claim | independent reference | measured | verdict |" in report
+    # Every check names the independent reference it compares with, in its row.
+    for c in all_checks():
+        row = next(line for line in report.splitlines() if line.startswith(f"| {c.id} |"))
+        assert c.oracle and f"| {c.oracle.replace('|', chr(92) + '|')} |" in row
     assert ", 0 failed" in report
     assert manifest["versions"]["numpy"] != "missing" and manifest["git_revision"]
     # A second run into the same folder is allowed (it is our own output).
