@@ -15,6 +15,7 @@ import numpy as np
 from checks import check
 from checks import mutants as X
 from checks.compare import Tally, within
+from theory.bounds import uniform_auc_recall_correlation
 from simulations.correlation import (
     default_betas,
     peak_betas,
@@ -104,8 +105,7 @@ def peak_high_near_k_over_nneg(seed: int, full: bool):
 def auc_correlation_low(seed: int, full: bool):
     _, peaks = _study(seed, full)
     sel = peaks[peaks.metric.isin(["recall", "precision"])]
-    n_total = N_POS + N_NEG
-    exact = np.sqrt(3 * sel.k.to_numpy() * (n_total - sel.k.to_numpy()) / (n_total ** 2 - 1))
+    exact = np.array([uniform_auc_recall_correlation(N_POS, N_NEG, int(k)) for k in sel.k])
     # SE of a Pearson r from n rankings: (1 - r^2) / sqrt(n) (normal approximation, n >= 2e4).
     # Recall and Precision have identical r (N+ fixed), so 4 distinct comparisons: 4 SE
     # leaves a false-alarm rate of ~3e-4.

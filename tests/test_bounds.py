@@ -177,3 +177,13 @@ def test_bad_input():
     for call, name in cases:
         with pytest.raises(ValueError, match=rf"\b{name}\b"):
             call()
+
+
+def test_uniform_auc_recall_correlation_rejects_bad_settings():
+    from theory.bounds import uniform_auc_recall_correlation
+
+    assert uniform_auc_recall_correlation(1, 1, 2) == 0.0  # K = N: Recall is always 1
+    for args, name in (((0, 5, 1), "n_pos"), ((5, 0, 1), "n_neg"), ((2, 3, 6), "k"),
+                       ((2, 3, 0), "k")):
+        with pytest.raises(ValueError, match=name):
+            uniform_auc_recall_correlation(*args)

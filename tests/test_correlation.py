@@ -36,6 +36,7 @@ import scipy.stats
 from simulations import correlation as C
 from simulations.rankings import Binormal, Uniform, draw_scores, uniform_positions
 from simulations.rng import CHUNK_SIZE
+from theory.bounds import uniform_auc_recall_correlation
 from theory import metrics as M
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -224,6 +225,7 @@ def test_exact_correlation_with_auc():
     for j, k in enumerate(KS):
         rho = np.sqrt(3 * k * (N - k) / (N**2 - 1))
         assert np.isclose(rho, population_corr((rank <= k).astype(float), -rank))
+        assert np.isclose(uniform_auc_recall_correlation(N_POS, N_NEG, k), rho, rtol=1e-14)
         r = np.corrcoef(auc, sample.topk["recall"][:, j])[0, 1]
         assert abs(r - rho) < 5 * (1 - rho**2) / np.sqrt(n)
         rho_ndcg = population_corr(np.where(rank <= k, 1 / np.log2(rank + 1), 0.0), -rank)
