@@ -5,22 +5,32 @@ Each table is a block of README.md between ``<!-- results:NAME -->`` and
 results files (atomically), ``python -m figures.tables --check`` exits 1 if any block differs
 from what the results give.  No number in these blocks is typed by hand.
 
-Tables
-------
-``table2-gowalla``
-    Table 2 on Gowalla (MF, K = 50): BPR, DNS(M = 1), the best DNS(M, 200) and the best
-    Softmax-v(rho, 200) at each weight decay that ran, next to the paper's numbers.  "Best" is
-    the highest Recall@50 over the grid at that weight decay; with several seeds a cell is the
-    mean +- standard deviation (ddof = 1) over seeds of that configuration.
-``grid-gowalla``
-    Recall@50 / NDCG@50 of every grid point (M and rho), per weight decay.
-``guideline2-gowalla``
-    The best M and rho at K = 5, 20, 50 (Recall and NDCG) per weight decay with at least two
-    grid points of a family.
+Tables (``<dataset>`` is one of :data:`DATASETS`; ``results/<dataset>_<model>.csv``)
+--------------------------------------------------------------------------------
+``table2-<dataset>``
+    Table 2 (MF, K = 50): BPR, DNS(M = 1), the best DNS(M, 200) and the best
+    Softmax-v(rho, 200) at each weight decay that ran, next to the paper's numbers (Gowalla;
+    Yelp2018 and MovieLens-1M are stand-ins, not the paper's data sets: no paper column).
+    "Best" is the highest mean Recall@50 over the grid at that weight decay; with several
+    seeds a cell is the mean +- standard deviation (ddof = 1) over seeds of that configuration.
+``table3-gowalla``
+    Table 3 on Gowalla (LightGCN, K = 50): BPR, the best DNS(M, 200) and the best
+    Softmax-v(rho, 200) per weight decay, next to the paper's numbers.
+``grid-<dataset>-<model>``
+    Recall@50 / NDCG@50 of every configuration that ran, per weight decay (``grid-gowalla``:
+    the README's earlier name of ``grid-gowalla-mf``).
+``guideline2-<dataset>``
+    MF: the best M and rho at K = 5, 20, 50 (Recall and NDCG; means over seeds) per weight
+    decay with at least two grid points of a family, and the seed-noise verdict of
+    :func:`guideline2`.
+
+A block of a data set without runs is one "no runs yet" line.
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import math
 import os
 import re
 import sys
@@ -36,14 +46,41 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 # Table 2 of the paper, Gowalla, MF: (Recall@50, NDCG@50).
 PAPER_GOWALLA_MF = {"BPR": (0.2048, 0.1216), "DNS (M=1)": (0.1839, 0.1412),
                     "DNS(M,N)": (0.2989, 0.1811), "Softmax-v(rho,N)": (0.2993, 0.1837)}
+# Table 3 of the paper, Gowalla, LightGCN: (Recall@50, NDCG@50).
+PAPER_GOWALLA_LIGHTGCN = {"BPR": (0.2470, 0.1469), "DNS(M,N)": (0.3176, 0.1954),
+                          "Softmax-v(rho,N)": (0.3209, 0.1991)}
+PAPER = {("gowalla", "mf"): PAPER_GOWALLA_MF, ("gowalla", "lightgcn"): PAPER_GOWALLA_LIGHTGCN}
 FAMILY = {"uniform": "BPR", "dns": "DNS", "softmax_v": "Softmax-v"}
 KS = (5, 20, 50)
+DATASETS = ("gowalla", "yelp2018", "ml-1m")
+MODELS = ("mf", "lightgcn")
+DATASET_NAMES = {"gowalla": "Gowalla", "yelp2018": "Yelp2018", "ml-1m": "MovieLens-1M"}
+# Data sets that stand in for the paper's (every block showing their numbers says so).
+STAND_INS = {"yelp2018": "Yelp2018 is a stand-in, not the paper's data set (the paper's Yelp "
+                         "file is not available); the paper has no numbers for it",
+             "ml-1m": "MovieLens-1M is a stand-in, not the paper's data set (the paper's "
+                      "third data set is Amazon-books); the paper has no numbers for it"}
+# Methods of the paper's tables: Table 2 (MF) and Table 3 (LightGCN, no DNS(M=1) row).
+METHODS = {"mf": ("BPR", "DNS (M=1)", "DNS(M,N)", "Softmax-v(rho,N)"),
+           "lightgcn": ("BPR", "DNS(M,N)", "Softmax-v(rho,N)")}
 
 
-def _runs(frame: pd.DataFrame, dataset: str, model: str = "mf") -> pd.DataFrame:
+def select_runs(frame: pd.DataFrame, dataset: str, model: str = "mf") -> pd.DataFrame:
+    """The rows of ``dataset`` and ``model``, with a ``family`` column (BPR, DNS, Softmax-v)."""
     frame = frame[(frame["dataset"] == dataset) & (frame["model"] == model)].copy()
     frame["family"] = frame["sampler"].map(FAMILY)
     return frame
+
+
+def _no_runs(dataset: str, model: str) -> str:
+    note = "; a stand-in, not the paper's data set" if dataset in STAND_INS else ""
+    name = {"mf": "MF", "lightgcn": "LightGCN"}.get(model, model)
+    return f"_No runs yet ({DATASET_NAMES.get(dataset, dataset)}, {name}{note})._"
+
+
+def _with_label(dataset: str, body: str) -> str:
+    """Prefix the stand-in label to a block of a stand-in data set."""
+    return f"_{STAND_INS[dataset]}._\n\n{body}" if dataset in STAND_INS else body
 
 
 def _cell(values: pd.Series) -> str:
@@ -59,37 +96,48 @@ def _configurations(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.groupby(keys, as_index=False)[metrics].mean()
 
 
-def table2(frame: pd.DataFrame, dataset: str = "gowalla") -> str:
-    """Markdown of Table 2's four rows per weight decay (see the module docstring)."""
-    runs = _runs(frame, dataset)
+def table2(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf") -> str:
+    """Markdown of the paper's Table 2 (MF) or Table 3 (LightGCN) rows per weight decay (see
+    the module docstring); paper columns where the paper has numbers for ``(dataset, model)``."""
+    runs = select_runs(frame, dataset, model)
     if runs.empty:
-        return "_No runs recorded yet._"
+        return _no_runs(dataset, model)
+    paper = PAPER.get((dataset, model))
     configs = _configurations(runs)
-    lines = ["| weight decay | epochs | method | configuration | Recall@50 | paper | NDCG@50 | paper |",
-             "|---|---|---|---|---|---|---|---|"]
+    if paper:
+        lines = ["| weight decay | epochs | method | configuration | Recall@50 | paper | NDCG@50 | paper |",
+                 "|---|---|---|---|---|---|---|---|"]
+    else:
+        lines = ["| weight decay | epochs | method | configuration | Recall@50 | NDCG@50 |",
+                 "|---|---|---|---|---|---|"]
     for (wd, epochs), group in configs.groupby(["weight_decay", "epochs"]):
         picks = {"BPR": group[group["family"] == "BPR"],
                  "DNS (M=1)": group[(group["family"] == "DNS") & (group["m"] == 1)],
                  "DNS(M,N)": group[group["family"] == "DNS"],
                  "Softmax-v(rho,N)": group[group["family"] == "Softmax-v"]}
-        for method, candidates in picks.items():
+        for method in METHODS[model]:
+            candidates = picks[method]
             if candidates.empty:
                 continue
             best = candidates.loc[candidates["recall@50"].idxmax()]
             seeds = runs[(runs["sampler_label"] == best["sampler_label"])
                          & (runs["weight_decay"] == wd) & (runs["epochs"] == epochs)]
-            paper_r, paper_n = PAPER_GOWALLA_MF[method]
-            lines.append(f"| {wd:g} | {epochs} | {method} | {best['sampler_label']} | "
-                         f"{_cell(seeds['recall@50'])} | {paper_r:.4f} | "
-                         f"{_cell(seeds['ndcg@50'])} | {paper_n:.4f} |")
-    return "\n".join(lines)
+            if paper:
+                paper_r, paper_n = paper[method]
+                lines.append(f"| {wd:g} | {epochs} | {method} | {best['sampler_label']} | "
+                             f"{_cell(seeds['recall@50'])} | {paper_r:.4f} | "
+                             f"{_cell(seeds['ndcg@50'])} | {paper_n:.4f} |")
+            else:
+                lines.append(f"| {wd:g} | {epochs} | {method} | {best['sampler_label']} | "
+                             f"{_cell(seeds['recall@50'])} | {_cell(seeds['ndcg@50'])} |")
+    return _with_label(dataset, "\n".join(lines))
 
 
-def grid(frame: pd.DataFrame, dataset: str = "gowalla") -> str:
+def grid(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf") -> str:
     """Markdown of Recall@50 / NDCG@50 for every configuration, per weight decay."""
-    runs = _runs(frame, dataset)
+    runs = select_runs(frame, dataset, model)
     if runs.empty:
-        return "_No runs recorded yet._"
+        return _no_runs(dataset, model)
     lines = ["| weight decay | epochs | configuration | seeds | Recall@50 | NDCG@50 | s/epoch | revision |",
              "|---|---|---|---|---|---|---|---|"]
     order = runs.assign(order=runs["family"].map({"BPR": 0, "DNS": 1, "Softmax-v": 2}))
@@ -98,36 +146,102 @@ def grid(frame: pd.DataFrame, dataset: str = "gowalla") -> str:
         lines.append(f"| {wd:g} | {epochs} | {label} | {len(group)} | {_cell(group['recall@50'])} | "
                      f"{_cell(group['ndcg@50'])} | {group['seconds_per_epoch'].median():.2f} | "
                      f"{', '.join(sorted(set(group['git_revision'])))} |")
-    return "\n".join(lines)
+    return _with_label(dataset, "\n".join(lines))
 
 
-def guideline2(frame: pd.DataFrame, dataset: str = "gowalla") -> str:
-    """Markdown of the best M and rho at K = 5, 20, 50 (means over seeds), per weight decay."""
-    runs = _runs(frame, dataset)
+# Harder along each grid: smaller M (DNS), larger rho (Softmax-v).
+_HARDNESS = {"DNS": ("m", -1.0), "Softmax-v": ("rho", 1.0)}
+
+
+def _seed_verdict(runs: pd.DataFrame, points: pd.DataFrame, family: str, metric: str) -> tuple:
+    """(seeds, harder-at-5 cell, noise cell) of one family's grid at one weight decay.
+
+    ``points`` are the grid's configurations (means over seeds); ``runs`` their rows.  The
+    complete seeds are those that ran every grid point.  Per complete seed, the best
+    hardness at K = 5 and at K = 50 (by ``metric``): in how many seeds is the K = 5 pick at
+    least as hard as the K = 50 pick.  Then the picks of the means, p5 and p50: choosing p5
+    over p50 gains ``metric@5(p5) - metric@5(p50)`` at K = 5 and choosing p50 gains
+    ``metric@50(p50) - metric@50(p5)`` at K = 50 (means over seeds, both >= 0); each gain
+    is compared with the seed-to-seed standard deviation (ddof = 1, pooled over p5 and p50:
+    the root mean of their two variances) of that metric.  "beyond seed noise" when both
+    gains exceed their standard deviation, else "within seed noise".
+    """
+    param, sign = _HARDNESS[family]
+    labels = set(points["sampler_label"])
+    grid_runs = runs[runs["sampler_label"].isin(labels)]
+    per_seed = grid_runs.groupby("seed")["sampler_label"].nunique()
+    seeds = sorted(per_seed[per_seed == len(labels)].index)
+    p5 = points.loc[points[f"{metric}@5"].idxmax()]
+    p50 = points.loc[points[f"{metric}@50"].idxmax()]
+    if len(seeds) < 2:
+        harder = "yes" if sign * p5[param] >= sign * p50[param] else "no"
+        return len(seeds), f"{harder} (one seed)", "no seed spread (one seed)"
+    count = 0
+    for seed in seeds:
+        one = grid_runs[grid_runs["seed"] == seed]
+        h5 = one.loc[one[f"{metric}@5"].idxmax(), param]
+        h50 = one.loc[one[f"{metric}@50"].idxmax(), param]
+        count += bool(sign * h5 >= sign * h50)
+    harder = f"{count} of {len(seeds)} seeds"
+    if p5["sampler_label"] == p50["sampler_label"]:
+        return len(seeds), harder, "same pick at K = 5 and 50"
+    complete = grid_runs[grid_runs["seed"].isin(seeds)]
+    parts, beyond = [], True
+    for k in (5, 50):
+        col = f"{metric}@{k}"
+        a = complete.loc[complete["sampler_label"] == p5["sampler_label"], col]
+        b = complete.loc[complete["sampler_label"] == p50["sampler_label"], col]
+        gain = (a.mean() - b.mean()) if k == 5 else (b.mean() - a.mean())
+        sd = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)
+        beyond = beyond and gain > sd
+        parts.append(f"K={k}: +{gain:.4f} (sd {sd:.4f})")
+    verdict = "beyond seed noise" if beyond else "within seed noise"
+    return len(seeds), harder, f"{'; '.join(parts)}: {verdict}"
+
+
+def guideline2(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf") -> str:
+    """Markdown of the best M and rho at K = 5, 20, 50 (means over seeds), per weight decay,
+    with the seed-noise verdict of :func:`_seed_verdict` (Guideline 2: the smaller K, the
+    harder the best sampler, i.e. smaller M and larger rho)."""
+    runs = select_runs(frame, dataset, model)
+    if runs.empty:
+        return _no_runs(dataset, model)
     configs = _configurations(runs)
-    lines = ["| weight decay | epochs | family | metric | best at K = 5 | K = 20 | K = 50 | grid points |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [("| weight decay | epochs | family | metric | best at K = 5 | K = 20 | K = 50 "
+              "| grid points | seeds | K = 5 pick at least as hard as K = 50 "
+              "| K = 5 pick vs K = 50 pick (gain, seed sd) |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for (wd, epochs), group in configs.groupby(["weight_decay", "epochs"]):
-        for family, param in (("DNS", "m"), ("Softmax-v", "rho")):
+        at = runs[(runs["weight_decay"] == wd) & (runs["epochs"] == epochs)]
+        for family, (param, _) in _HARDNESS.items():
             points = group[group["family"] == family]
             if len(points) < 2:
                 continue
             for metric in ("recall", "ndcg"):
                 picks = [f"{points.loc[points[f'{metric}@{k}'].idxmax(), param]:g}" for k in KS]
+                n_seeds, harder, noise = _seed_verdict(at, points, family, metric)
                 lines.append(f"| {wd:g} | {epochs} | {family} | {metric.capitalize()} | "
                              f"{param.upper() if param == 'm' else 'ρ'} = {picks[0]} | "
-                             f"{picks[1]} | {picks[2]} | {len(points)} |")
+                             f"{picks[1]} | {picks[2]} | {len(points)} | {n_seeds} | {harder} | "
+                             f"{noise} |")
     if len(lines) == 2:
-        return "_No weight decay has two grid points of a family yet._"
-    return "\n".join(lines)
+        return _with_label(dataset, "_No weight decay has two grid points of a family yet._")
+    return _with_label(dataset, "\n".join(lines))
 
 
 # name -> (results file, renderer)
-TABLES = {
-    "table2-gowalla": ("gowalla_mf.csv", table2),
-    "grid-gowalla": ("gowalla_mf.csv", grid),
-    "guideline2-gowalla": ("gowalla_mf.csv", guideline2),
-}
+TABLES = {}
+for _dataset in DATASETS:
+    TABLES[f"table2-{_dataset}"] = (f"{_dataset}_mf.csv",
+                                    functools.partial(table2, dataset=_dataset, model="mf"))
+    TABLES[f"guideline2-{_dataset}"] = (f"{_dataset}_mf.csv",
+                                        functools.partial(guideline2, dataset=_dataset, model="mf"))
+    for _model in MODELS:
+        TABLES[f"grid-{_dataset}-{_model}"] = (
+            f"{_dataset}_{_model}.csv", functools.partial(grid, dataset=_dataset, model=_model))
+TABLES["table3-gowalla"] = ("gowalla_lightgcn.csv",
+                            functools.partial(table2, dataset="gowalla", model="lightgcn"))
+TABLES["grid-gowalla"] = TABLES["grid-gowalla-mf"]  # the README's earlier name
 _BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /results:(?P=name) -->)",
                     re.S)
 

@@ -145,3 +145,125 @@ def test_update_readme_rewrites_only_the_blocks(tmp_path):
     readme.write_text("<!-- results:nope -->\nx\n<!-- /results:nope -->\n")
     with pytest.raises(ValueError, match="unknown table 'nope'"):
         tables.update_readme(readme, results)
+
+
+# --------------------------------------------------------------------------------------
+# Blocks per data set and model, stand-ins, Table 3, the Guideline 2 seed-noise verdict
+# --------------------------------------------------------------------------------------
+def _write(path, rows, dataset, model="mf"):
+    for row in rows:
+        R.append_result(path, R.result_row(_summary(**row), dataset=dataset, model=model,
+                                           revision="abcdef1234"))
+
+
+def _dns_grid(values, wd=0.001):
+    """Rows of a DNS grid: values[metric][k] is an (n_seeds, n_m) array over M = 1, 5, 20."""
+    rows = []
+    for s in range(values["recall"][5].shape[0]):
+        for j, m in enumerate((1, 5, 20)):
+            row = {"sampler": "dns", "sampler_label": f"DNS({m},200)", "m": m, "seed": s,
+                   "weight_decay": wd}
+            row.update({f"{metric}@{k}": float(values[metric][k][s, j])
+                        for metric in ("recall", "ndcg") for k in (5, 20, 50)})
+            rows.append(row)
+    return rows
+
+
+def _expected_verdict(v5, v50, ms=(1, 5, 20)):
+    """Brute force: per-seed picks, mean picks, gains and pooled seed sd (ddof = 1)."""
+    count = sum(ms[int(np.argmax(a))] <= ms[int(np.argmax(b))] for a, b in zip(v5, v50))
+    p5, p50 = int(np.argmax(v5.mean(0))), int(np.argmax(v50.mean(0)))
+    gain5 = v5[:, p5].mean() - v5[:, p50].mean()
+    gain50 = v50[:, p50].mean() - v50[:, p5].mean()
+    sd5 = math.sqrt((np.var(v5[:, p5], ddof=1) + np.var(v5[:, p50], ddof=1)) / 2)
+    sd50 = math.sqrt((np.var(v50[:, p5], ddof=1) + np.var(v50[:, p50], ddof=1)) / 2)
+    return count, ms[p5], ms[p50], gain5, sd5, gain50, sd50
+
+
+@pytest.mark.parametrize("case", ["guideline", "noise"])
+def test_guideline2_seed_noise_verdict_against_brute_force(tmp_path, case):
+    """Three seeds of a DNS grid: in how many seeds the best M at K = 5 is at most the best
+    at K = 50, and whether the K = 5 pick's gain at K = 5 (and the K = 50 pick's at K = 50)
+    exceed the pooled seed-to-seed standard deviation, against a numpy brute force."""
+    # Seed 12: the picks differ at K = 5 and 50 for both metrics, within seed noise.
+    rng = np.random.default_rng(3 if case == "guideline" else 12)
+    values = {metric: {k: rng.uniform(0.1, 0.2, (3, 3)) for k in (5, 20, 50)}
+              for metric in ("recall", "ndcg")}
+    if case == "guideline":  # M = 1 clearly best at K = 5, M = 20 at K = 50, small noise
+        for metric in ("recall", "ndcg"):
+            values[metric][5] = np.array([0.30, 0.20, 0.10]) + rng.normal(0, 0.002, (3, 3))
+            values[metric][50] = np.array([0.10, 0.20, 0.30]) + rng.normal(0, 0.002, (3, 3))
+    _write(tmp_path / "ml-1m_mf.csv", _dns_grid(values), "ml-1m")
+    block = tables.render("guideline2-ml-1m", tmp_path)
+    assert block.startswith("_MovieLens-1M is a stand-in, not the paper's data set")
+    rows = {r[3]: r for r in _rows(block)}
+    for metric in ("recall", "ndcg"):
+        row = rows[metric.capitalize()]
+        count, p5, p50, gain5, sd5, gain50, sd50 = _expected_verdict(values[metric][5],
+                                                                     values[metric][50])
+        assert row[4] == f"M = {p5}" and row[6] == f"{p50}" and row[7] == "3" and row[8] == "3"
+        assert row[9] == f"{count} of 3 seeds"
+        if p5 == p50:
+            assert row[10] == "same pick at K = 5 and 50"
+            continue
+        verdict = "beyond" if gain5 > sd5 and gain50 > sd50 else "within"
+        assert row[10] == (f"K=5: +{gain5:.4f} (sd {sd5:.4f}); K=50: +{gain50:.4f} "
+                           f"(sd {sd50:.4f}): {verdict} seed noise"), row[10]
+    if case == "guideline":
+        assert rows["Recall"][9] == "3 of 3 seeds" and "beyond seed noise" in rows["Recall"][10]
+    else:
+        assert rows["Recall"][10].endswith("within seed noise")
+
+
+def test_guideline2_with_one_seed_and_softmax_hardness(tmp_path):
+    """One seed: the picks alone ("yes"/"no"); Softmax-v is harder at larger rho."""
+    rows = []
+    for rho, r5, r50 in ((0.1, 0.10, 0.30), (1.0, 0.20, 0.20), (10.0, 0.30, 0.10)):
+        rows.append({"sampler": "softmax_v", "sampler_label": f"Softmax-v({rho:g},200)",
+                     "rho": rho, "recall@5": r5, "recall@50": r50, "ndcg@5": r50,
+                     "ndcg@50": r5})
+    _write(tmp_path / "gowalla_mf.csv", rows, "gowalla")
+    got = {r[3]: r for r in _rows(tables.render("guideline2-gowalla", tmp_path))}
+    assert got["Recall"][2] == "Softmax-v" and got["Recall"][4] == "ρ = 10"
+    assert got["Recall"][6] == "0.1" and got["Recall"][9] == "yes (one seed)"
+    assert got["Ndcg"][4] == "ρ = 0.1" and got["Ndcg"][9] == "no (one seed)"
+    assert got["Recall"][10] == "no seed spread (one seed)"
+
+
+def test_table3_and_stand_in_blocks(tmp_path):
+    """table3-gowalla: LightGCN's best of each family next to the paper's Table 3; a stand-in
+    data set's Table 2 says so and has no paper column; no runs: a one-line block."""
+    _write(tmp_path / "gowalla_lightgcn.csv", [
+        {"sampler": "uniform", "sampler_label": "Uniform(1)", "m": 1, "n": 1, "recall@50": 0.25},
+        {"sampler": "dns", "sampler_label": "DNS(5,200)", "m": 5, "recall@50": 0.31},
+        {"sampler": "dns", "sampler_label": "DNS(10,200)", "m": 10, "recall@50": 0.32},
+        {"sampler": "softmax_v", "sampler_label": "Softmax-v(1,200)", "rho": 1.0,
+         "recall@50": 0.30}], "gowalla", model="lightgcn")
+    rows = _rows(tables.render("table3-gowalla", tmp_path))
+    assert [r[2] for r in rows] == ["BPR", "DNS(M,N)", "Softmax-v(rho,N)"]
+    assert rows[1][3] == "DNS(10,200)" and rows[1][4] == "0.3200"
+    # The paper's Table 3 (Gowalla, LightGCN): Recall@50, NDCG@50, typed from the paper.
+    paper = {"BPR": (0.2470, 0.1469), "DNS(M,N)": (0.3176, 0.1954),
+             "Softmax-v(rho,N)": (0.3209, 0.1991)}
+    for r in rows:
+        assert (float(r[5]), float(r[7])) == paper[r[2]]
+    _write(tmp_path / "yelp2018_mf.csv", [
+        {"sampler": "uniform", "sampler_label": "Uniform(1)", "m": 1, "n": 1, "recall@50": 0.1}],
+        "yelp2018")
+    block = tables.render("table2-yelp2018", tmp_path)
+    assert block.startswith("_Yelp2018 is a stand-in, not the paper's data set")
+    assert "paper |" not in block and _rows(block)[0][2:5] == ["BPR", "Uniform(1)", "0.1000"]
+    assert tables.render("grid-yelp2018-mf", tmp_path).startswith("_Yelp2018 is a stand-in")
+    for name in ("table2-ml-1m", "grid-ml-1m-mf", "guideline2-ml-1m", "grid-gowalla-mf"):
+        text = tables.render(name, tmp_path)
+        assert text.startswith("_No runs yet (") and "\n" not in text, (name, text)
+    assert "stand-in" in tables.render("table2-ml-1m", tmp_path)
+
+
+def test_every_block_renders_from_the_committed_results():
+    for name in tables.TABLES:
+        text = tables.render(name)
+        assert text.strip(), name
+        filename = tables.TABLES[name][0]
+        if R.read_results(R.RESULTS_DIR / filename).empty:
+            assert text.startswith("_No runs yet ("), name

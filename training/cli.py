@@ -62,7 +62,10 @@ def _parser():
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--weight-decay-mode", choices=T.WEIGHT_DECAY_MODES, default="adam")
+    parser.add_argument("--weight-decay-mode", choices=T.WEIGHT_DECAY_MODES, default="adam",
+                        help="adam: Adam's weight decay on all parameters (default, the "
+                             "authors' code); batch: L2 on the batch's parameter rows (MF: "
+                             "factors; LightGCN: ego embeddings, as LightGCN's code)")
     parser.add_argument("--no-lr-decay", action="store_true",
                         help="constant lr (default: x0.95 every 5 epochs, the authors' code)")
     parser.add_argument("--seed", type=int, default=0)

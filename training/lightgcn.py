@@ -300,6 +300,8 @@ class LightGCN:
     """
 
     name = "lightgcn"
+    # The batch L2 of weight_decay_mode="batch" goes on the ego rows (training.models).
+    embeddings_are_parameters = False
 
     def __init__(self, train, dim: int = 32, layers: int = 3, seed=0):
         self.dim = _check_int(dim, "dim", 1)

@@ -30,6 +30,16 @@ the evaluation and the checks need from a model is this, and nothing else:
     flagged) and clears the embedding buffers itself.
 ``state_arrays() -> dict``
     Named arrays written by ``--save`` (MF: ``user_factors``, ``item_factors``).
+``embeddings_are_parameters`` (optional bool, default False)
+    True when ``embeddings()`` returns the parameters themselves (MF).  The batch L2 of
+    ``weight_decay_mode="batch"`` is on the parameter rows of the batch (users, positives,
+    used negatives): fused into the loss kernels when this is True, else added to the
+    parameter gradients after ``backward`` (``training.trainer.add_batch_l2``; LightGCN: the
+    ego embeddings, as LightGCN's own code).  Parameter 0 is the user table and parameter 1
+    the item table (rows = ids) for both models.
+``samplers`` (optional tuple of ``training.sampling.KINDS``, default all)
+    The sampler kinds the model supports; the trainer refuses others (ValueError naming
+    ``sampler``).  MF and LightGCN support every kind: samplers only see scores.
 
 Models are built by :func:`make_model` from the registry :data:`MODELS`: ``MODELS[name]`` is
 a constructor ``f(n_users, n_items, dim, seed, train, **options)``; ``seed`` is the run's root
@@ -68,6 +78,7 @@ class MF:
     """
 
     name = "mf"
+    embeddings_are_parameters = True
 
     def __init__(self, user_factors, item_factors):
         self.user_factors = _factor_array(user_factors, "user_factors")

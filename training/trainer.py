@@ -27,10 +27,13 @@ Weight decay (``weight_decay_mode``):
 * ``"adam"`` (default; the authors' code): ``torch.optim.Adam(weight_decay=wd)``, i.e. the
   L2 gradient ``wd * theta`` is added to the gradient of **every** parameter at every step
   (rows absent from the batch included), before the Adam moments.
-* ``"batch"``: L2 on the batch's embeddings only (LightGCN style): the gradient of
-  ``wd/2 * sum over pairs (|e_u|^2 + |e_i|^2 + sum over the pair's negatives of non-zero
-  weight |e_j|^2)``, one term per occurrence, with ``e`` the embeddings the kernels see (MF:
-  the factors).
+* ``"batch"``: L2 on the batch's rows of the parameters only (LightGCN style): the
+  gradient of ``wd/2 * sum over pairs (|e_u|^2 + |e_i|^2 + sum over the pair's negatives of
+  non-zero weight |e_j|^2)``, one term per occurrence, with ``e`` the rows of the
+  *parameters* (MF: the factors, fused into the loss kernels; LightGCN: the ego embeddings,
+  as LightGCN's own code regularises ``userEmb0``, ``posEmb0``, ``negEmb0``, added to the
+  ego gradients after ``model.backward`` by :func:`add_batch_l2`; never the propagated
+  embeddings).
 
 Seeds: the model's initialization, the pair orders and the pools come from disjoint
 branches (0, 1, 2) of the root seed; random numbers depend only on (seed, epoch, batch,
@@ -67,6 +70,7 @@ __all__ = [
     "Trainer",
     "train_model",
     "batch_loss_and_grad",
+    "add_batch_l2",
     "WEIGHT_DECAY_MODES",
 ]
 
@@ -160,8 +164,41 @@ class Adam:
                    step_size, b1, b2, ADAM_EPS, inv_sqrt_bc2, weight_decay)
 
 
+def add_batch_l2(parameters, grads, touched, users, pos, negs, n_used, l2: float) -> None:
+    """Add the gradient of the batch L2 on parameter rows (``weight_decay_mode="batch"``).
+
+    The regulariser is ``l2/2 * sum over pairs b (|P_u[users[b]]|^2 + |P_i[pos[b]]|^2 +
+    sum_{t < n_used[b]} |P_i[negs[b, t]]|^2)``, one term per occurrence (LightGCN's own
+    code: the ego embeddings of the batch's users, positives and negatives), so its gradient
+    is ``l2 * count(row) * P[row]``.  Rows that get a term are flagged in ``touched``.
+
+    Parameters
+    ----------
+    parameters : (user table, item table), float32 (rows, dim): ``model.parameters``.
+    grads : float64 arrays of the same shapes, updated in place; touched : uint8 flags.
+    users, pos : (B,) int; negs : (B, >= max n_used) int; n_used : (B,) int.
+    l2 : float >= 0
+    """
+    used = negs[np.arange(negs.shape[1])[None, :] < np.asarray(n_used)[:, None]]
+    counts = (np.bincount(users, minlength=parameters[0].shape[0]),
+              np.bincount(pos, minlength=parameters[1].shape[0])
+              + np.bincount(used, minlength=parameters[1].shape[0]))
+    for p, g, t, c in zip(parameters[:2], grads, touched, counts):
+        rows = np.flatnonzero(c)
+        g[rows] += (l2 * c[rows])[:, None] * p[rows]
+        t[rows] = 1
+
+
+def _check_model_sampler(model, sampler) -> None:
+    """A model may list the sampler kinds it supports (``model.samplers``; default: all)."""
+    allowed = getattr(model, "samplers", S.KINDS)
+    if sampler.kind not in allowed:
+        raise ValueError(f"sampler: model {model.name!r} supports {tuple(allowed)}, got "
+                         f"{sampler.kind!r}")
+
+
 def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
-                        train=None, seed=0) -> BatchResult:
+                        train=None, seed=0, weight_decay: float = 0.0) -> BatchResult:
     """Per-pair losses and the gradient of their sum, with the trainer's own kernels.
 
     Parameters
@@ -177,13 +214,21 @@ def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
     seed : seeds the pools (and the pick-one DNS variant); chunk c of
         :data:`training.kernels.PAIR_CHUNK` pairs uses
         ``training.sampling.states_from_seed(seed, n_chunks)[c]``.
+    weight_decay : float >= 0, default 0
+        The batch L2 of ``weight_decay_mode="batch"`` (module docstring), added to the
+        gradients as the trainer adds it; Adam's weight decay is not part of a batch.
 
     Returns
     -------
     BatchResult
-        Gradients of ``losses.sum()`` with respect to ``model.parameters`` (weights held
-        constant), without weight decay (MF: the factors).
+        Gradients of ``losses.sum()`` (plus the batch L2 if ``weight_decay > 0``) with
+        respect to ``model.parameters`` (weights held constant; MF: the factors, LightGCN:
+        the ego embeddings).  ``losses`` never include the L2 term.
     """
+    _check_model_sampler(model, sampler)
+    if not (weight_decay >= 0) or not math.isfinite(weight_decay):
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+    fused = getattr(model, "embeddings_are_parameters", False)
     U, V = model.embeddings()
     users = np.ascontiguousarray(users, dtype=np.int64)
     pos = np.ascontiguousarray(pos_items, dtype=np.int64)
@@ -223,9 +268,12 @@ def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
     gV = np.zeros(V.shape)
     tU, tV = np.zeros(U.shape[0], np.uint8), np.zeros(V.shape[0], np.uint8)
     if users.size:
-        K.batch_gradients(ws, U, V, users, pos, draw, states, indptr, indices, sampler, 0.0,
-                          gU, gV, tU, tV)
+        K.batch_gradients(ws, U, V, users, pos, draw, states, indptr, indices, sampler,
+                          weight_decay if fused else 0.0, gU, gV, tU, tV)
     grads, flags = model.backward(gU, gV, tU, tV)
+    if weight_decay > 0 and not fused and users.size:
+        add_batch_l2(model.parameters, grads, flags, users, pos, ws.negs[: users.size],
+                     ws.n_used[: users.size], weight_decay)
     out = [g.copy() for g in grads[:2]]
     for g, t in zip(grads, flags):  # leave a model's own gradient buffers clean, as Adam does
         g.fill(0.0)
@@ -269,7 +317,7 @@ class Trainer:
     train : sparse matrix (n_users, n_items)
         Training interactions (the pairs and, with ``pool="negatives"``, the exclusions).
     sampler : training.sampling.Sampler
-    model : str, a key of :data:`training.models.MODELS` ("mf").
+    model : str, a key of :data:`training.models.MODELS` ("mf", "lightgcn").
     dim : int, embedding dimension (32).
     batch_size : int, pairs per batch (4096).
     lr : float, Adam learning rate (1e-3).
@@ -324,6 +372,10 @@ class Trainer:
         self.model_options = dict(model_options)
         self.model = make_model(model, n_users, n_items, self.dim, self.root, self.train,
                                 **model_options)
+        _check_model_sampler(self.model, sampler)
+        # Batch L2 inside the loss kernels when they see the parameters themselves (MF);
+        # otherwise on the parameter rows after backward (add_batch_l2).
+        self._l2_fused = bool(getattr(self.model, "embeddings_are_parameters", False))
         self.adam = Adam(self.model.parameters)
         # Gradients w.r.t. the embeddings (float64) and their per-row touched flags.
         self._grad = [np.zeros((n_users, self.dim)), np.zeros((n_items, self.dim))]
@@ -378,10 +430,14 @@ class Trainer:
         adam_wd = self.weight_decay if self.weight_decay_mode == "adam" else 0.0
         U, V = self.model.embeddings()
         K.batch_gradients(self._ws, U, V, users, pos, True, states, self.indptr, self.indices,
-                          self.sampler, batch_l2, self._grad[0], self._grad[1],
-                          self._touched[0], self._touched[1])
+                          self.sampler, batch_l2 if self._l2_fused else 0.0, self._grad[0],
+                          self._grad[1], self._touched[0], self._touched[1])
         grads, touched = self.model.backward(self._grad[0], self._grad[1], self._touched[0],
                                              self._touched[1])
+        if batch_l2 > 0 and not self._l2_fused:
+            n = users.size
+            add_batch_l2(self.model.parameters, grads, touched, users, pos, self._ws.negs[:n],
+                         self._ws.n_used[:n], batch_l2)
         self.adam.step(grads, touched, lr, adam_wd)
         return float(self._ws.loss[: users.size].sum())
 
