@@ -241,7 +241,6 @@ for _dataset in DATASETS:
             f"{_dataset}_{_model}.csv", functools.partial(grid, dataset=_dataset, model=_model))
 TABLES["table3-gowalla"] = ("gowalla_lightgcn.csv",
                             functools.partial(table2, dataset="gowalla", model="lightgcn"))
-TABLES["grid-gowalla"] = TABLES["grid-gowalla-mf"]  # the README's earlier name
 _BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /results:(?P=name) -->)",
                     re.S)
 

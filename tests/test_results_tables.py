@@ -55,7 +55,7 @@ def test_readme_blocks_equal_the_committed_results():
 
 
 def test_every_grid_number_is_in_the_results(gowalla):
-    rows = _rows(_block("grid-gowalla"))
+    rows = _rows(_block("grid-gowalla-mf"))
     assert len(rows) == gowalla.groupby(["sampler_label", "weight_decay", "epochs"]).ngroups
     for wd, epochs, label, n_seeds, recall, ndcg, _, _ in rows:
         runs = gowalla[(gowalla["sampler_label"] == label)
