@@ -241,14 +241,47 @@ for _dataset in DATASETS:
             f"{_dataset}_{_model}.csv", functools.partial(grid, dataset=_dataset, model=_model))
 TABLES["table3-gowalla"] = ("gowalla_lightgcn.csv",
                             functools.partial(table2, dataset="gowalla", model="lightgcn"))
+# The authors' code on their split, as reported in issue 14 (Recall@50, NDCG@50 or None).
+AUTHORS_EARLY = {("DNS(5,200)", 10): (0.1946, 0.1181), ("Uniform(1)", 6): (0.0949, None),
+                 ("Softmax-v(1,200)", 4): (0.0918, None)}
+
+
+def early_learning(frame: pd.DataFrame) -> str:
+    """Markdown of benchmarks/early_learning.py's records: hnslab and the PyTorch re-statement of
+    the authors' step, per sampler, split and epoch (mean ± sd over seeds), next to the
+    authors' reported numbers."""
+    if frame.empty:
+        return "_No runs yet._"
+    lines = ["| sampler | split | trainer | epoch | seeds | Recall@50 | NDCG@50 | authors' code |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (label, split, side, epoch), group in frame.groupby(
+            ["sampler_label", "split", "side", "epoch"], sort=True):
+        ref = AUTHORS_EARLY.get((label, int(epoch)))
+        ref_text = ("—" if ref is None or split != "authors" else
+                    f"{ref[0]:.4f}" + (f" / {ref[1]:.4f}" if ref[1] is not None else ""))
+        name = {"hnslab": "hnslab", "torch": "PyTorch (authors' step)"}[side]
+        lines.append(f"| {label} | {split} | {name} | {epoch} | "
+                     f"{', '.join(map(str, sorted(group['seed'])))} | {_cell(group['recall@50'])} | "
+                     f"{_cell(group['ndcg@50'])} | {ref_text} |")
+    return "\n".join(lines)
+
+
+#: Tables read from their own CSV layout (not training.results'): name -> (file, renderer).
+RAW_TABLES = {"early-learning-gowalla": ("early_learning_gowalla.csv", early_learning)}
+
 _BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /results:(?P=name) -->)",
                     re.S)
 
 
 def render(name: str, results_dir: str | os.PathLike = RESULTS_DIR) -> str:
     """The Markdown of table ``name`` from the results files in ``results_dir``."""
+    if name in RAW_TABLES:
+        filename, renderer = RAW_TABLES[name]
+        path = Path(results_dir) / filename
+        return renderer(pd.read_csv(path) if path.exists() else pd.DataFrame())
     if name not in TABLES:
-        raise ValueError(f"name: unknown table {name!r}; known: {', '.join(TABLES)}")
+        raise ValueError(f"name: unknown table {name!r}; known: "
+                         f"{', '.join([*TABLES, *RAW_TABLES])}")
     filename, renderer = TABLES[name]
     return renderer(read_results(Path(results_dir) / filename))
 

@@ -4,7 +4,7 @@ paper_checks reports as FAIL).
 
 A check without a mutant fails the suite, and so does a metric, estimator or bound whose
 NaN / one-NaN-row mutant no check catches.  The checks run at their reduced size; the Gowalla
-checks D1-D3 are skipped when gowalla.mat is absent (they report SKIP there, never PASS).
+checks D1-D4 are skipped when gowalla.mat is absent (they report SKIP there, never PASS).
 """
 from __future__ import annotations
 
@@ -110,9 +110,9 @@ def _data_absent(c):
     return c.id.startswith("D") and not (checks.data_dir() / "gowalla.mat").exists()
 
 
-#: Checks whose unmutated run is too slow for this suite (D3 trains three Gowalla models for
-#: two epochs, minutes on 2 cores); their PASS is asserted by test_paper_checks' full run.
-SLOW_BASELINE = {"D3"}
+#: Checks whose unmutated run is too slow for this suite (D3 and D4 train three Gowalla models
+#: each, minutes on 2 cores); their PASS is asserted by test_paper_checks' full run.
+SLOW_BASELINE = {"D3", "D4"}
 _BASELINE: dict = {}
 
 
@@ -125,7 +125,8 @@ def _reduced_sizes(monkeypatch, request):
     import checks.training
 
     monkeypatch.setattr(checks.training, "G2_GRIDS", ("M",))
-    monkeypatch.setattr(checks.data, "SUBSET_USERS", 2000 if "D3" in request.node.name else 1)
+    slow = "D3" in request.node.name or "D4" in request.node.name
+    monkeypatch.setattr(checks.data, "SUBSET_USERS", 2000 if slow else 1)
 
 
 def _baseline(check_):

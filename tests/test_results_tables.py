@@ -86,8 +86,13 @@ def test_table2_rows_are_the_best_of_their_family(gowalla):
 
 
 def test_results_files_have_the_required_columns_and_finite_metrics():
-    files = sorted(R.RESULTS_DIR.glob("*.csv"))
+    # Training runs (training.results' layout); the early-learning records have their own.
+    files = sorted({R.RESULTS_DIR / name for name, _ in tables.TABLES.values()
+                    if (R.RESULTS_DIR / name).exists()})
     assert files, "no committed results file"
+    assert {p.name for p in R.RESULTS_DIR.glob("*.csv")} <= (
+        {p.name for p in files} | {name for name, _ in tables.RAW_TABLES.values()}), \
+        "a results file that no README table reads"
     for path in files:
         frame = R.read_results(path)
         assert set(R.RESULT_COLUMNS) <= set(frame.columns), path
@@ -267,3 +272,21 @@ def test_every_block_renders_from_the_committed_results():
         filename = tables.TABLES[name][0]
         if R.read_results(R.RESULTS_DIR / filename).empty:
             assert text.startswith("_No runs yet ("), name
+
+
+def test_early_learning_rows_equal_the_records():
+    """Each row of the early-learning block is the mean (sd) over seeds of the committed
+    records with that sampler, split, trainer and epoch (recomputed here with pandas)."""
+    frame = pd.read_csv(R.RESULTS_DIR / "early_learning_gowalla.csv")
+    sides = {"hnslab": "hnslab", "PyTorch (authors' step)": "torch"}
+    rows = _rows(_block("early-learning-gowalla"))
+    assert len(rows) == frame.groupby(["sampler_label", "split", "side", "epoch"]).ngroups
+    for label, split, side, epoch, seeds, recall, ndcg, _ in rows:
+        runs = frame[(frame["sampler_label"] == label) & (frame["split"] == split)
+                     & (frame["side"] == sides[side]) & (frame["epoch"] == int(epoch))]
+        assert sorted(runs["seed"]) == [int(x) for x in seeds.split(", ")]
+        for cell, column in ((recall, "recall@50"), (ndcg, "ndcg@50")):
+            mean, sd, n = _mean_sd(cell)
+            assert n == len(runs) and _close(mean, runs[column].mean())
+            if sd is not None:
+                assert _close(sd, runs[column].std(ddof=1))
