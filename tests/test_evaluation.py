@@ -5,6 +5,11 @@ label the test items positive and everything else negative, and apply theory.met
 public functions (recall_at_k, precision_at_k, ndcg_at_k, opauc) to that compacted row.
 Integer-valued factors make every score exact (small integers, in float32 as in float64), so
 ties are frequent and both sides see the same ties.
+
+Second oracle: the implementation before issue 12 (tests/evaluation_reference.py, kept
+verbatim).  The fast path must give the *same floats* (np.array_equal), not close ones: it
+feeds theory.metrics' kernels the same blocks with the same arithmetic (see
+training.evaluation._evaluate_block), so any difference is a bug.
 """
 from __future__ import annotations
 
@@ -13,9 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from evaluation_reference import evaluate_full_ranking_reference
 
-from training.evaluation import evaluate_full_ranking
 from theory import metrics as M
+from training.evaluation import evaluate_full_ranking
+from training.loaders import load_mat
+from training.split import split_per_user
 
 
 def _random_split(rng, n_users, n_items, p_train=0.15, p_test=0.08):
@@ -62,6 +70,118 @@ def test_matches_theory_metrics_with_exact_ties(dtype, seed):
     means = ev.mean()
     assert means["recall@5"] == pytest.approx(oracle[:, 1].mean(), abs=1e-12)
     assert means["opauc@0.1"] == pytest.approx(oracle[:, 3 * len(ks) + 1].mean(), abs=1e-12)
+
+
+def test_matches_theory_metrics_on_the_top_r_path():
+    # 1,400 items: r = max(ks) = 20 and r = n_test + ceil(beta n_neg) stay below the 21
+    # chunks of 64 items, so every row takes the top-r selection (above, the whole row).
+    rng = np.random.default_rng(7)
+    n_users, n_items = 30, 1400
+    U = rng.integers(-2, 3, size=(n_users, 3)).astype(np.float32)
+    V = rng.integers(-2, 3, size=(n_items, 3)).astype(np.float32)
+    train, test = _random_split(rng, n_users, n_items, 0.1, 0.004)
+    ks, betas = (1, 5, 20), (0.001, 0.005)
+    assert max(ks) * 64 <= n_items
+    assert (np.diff(test.indptr) + np.ceil(0.005 * n_items)).max() * 64 <= n_items
+    ev = evaluate_full_ranking(U, V, train, test, ks=ks, betas=betas, users_per_block=8)
+    users, oracle = _oracle(U, V, train, test, ks, betas)
+    np.testing.assert_array_equal(ev.users, users)
+    # The oracle sums in another order (theory.metrics' batch path): 1e-12 absolute.
+    np.testing.assert_allclose(np.hstack([ev.recall, ev.precision, ev.ndcg, ev.opauc]), oracle,
+                               rtol=0, atol=1e-12)
+
+
+def _same(a, b):
+    for name in ("users", "ks", "recall", "precision", "ndcg", "betas", "opauc"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def _tied_problem(seed, dtype, n_users=300, n_items=5000, dim=8):
+    """Quantised factors (multiples of 1/4: exact scores, a few hundred distinct values per
+    row) and a split with the edge cases of the top-r path: a user whose ranked items are
+    fewer than max(ks), a user with no negative at all, a user whose test items all tie."""
+    rng = np.random.default_rng(seed)
+    U = (rng.integers(-4, 5, size=(n_users, dim)) / 4).astype(dtype)
+    V = (rng.integers(-4, 5, size=(n_items, dim)) / 4).astype(dtype)
+    u = rng.random((n_users, n_items))
+    train = u < 0.01
+    test = (u >= 0.01) & (u < 0.0125)
+    train[1] = True                      # user 1: 30 ranked items, 3 of them test items
+    train[1, :30] = False
+    test[1] = False
+    test[1, :3] = True
+    train[2] = True                      # user 2: test items only, no negatives (OPAUC NaN)
+    train[2, :5] = False
+    test[2] = False
+    test[2, :5] = True
+    V[10:20] = V[9]                      # user 3: ten test items with one score
+    test[3] = False
+    test[3, 10:20] = True
+    train[3, 10:20] = False
+    return U, V, sp.csr_matrix(train), sp.csr_matrix(test)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_equals_todays_implementation_with_ties(dtype):
+    U, V, train, test = _tied_problem(11, dtype)
+    scores = U[:20].astype(np.float64) @ V.T.astype(np.float64)
+    assert np.mean([np.unique(r).size for r in scores]) < 200  # ties everywhere
+    # betas (): Top-K only; (0.001, 0.01): top-r path with OPAUC; (0.01, 0.5): whole rows.
+    for betas in ((), (0.001, 0.01), (0.01, 0.5)):
+        for block in (64, 1024):
+            args = {"ks": (1, 5, 20, 50), "betas": betas, "users_per_block": block}
+            _same(evaluate_full_ranking(U, V, train, test, **args),
+                  evaluate_full_ranking_reference(U, V, train, test, **args))
+
+
+def test_equals_todays_implementation_on_continuous_scores():
+    rng = np.random.default_rng(12)
+    U = (rng.normal(size=(200, 16)) * 0.1).astype(np.float32)
+    V = (rng.normal(size=(6000, 16)) * 0.1).astype(np.float32)
+    train, test = _random_split(rng, 200, 6000, 0.01, 0.003)
+    for ks, betas in (((5, 20, 50), ()), ((3, 10), (0.002, 0.008))):
+        _same(evaluate_full_ranking(U, V, train, test, ks=ks, betas=betas),
+              evaluate_full_ranking_reference(U, V, train, test, ks=ks, betas=betas))
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    import numba
+
+    U, V, train, test = _tied_problem(13, np.float32, n_users=100)
+    before = numba.get_num_threads()
+    try:
+        runs = []
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            runs.append(evaluate_full_ranking(U, V, train, test, betas=(0.005,)))
+    finally:
+        numba.set_num_threads(before)
+    _same(runs[0], runs[-1])
+
+
+def test_large_finite_scores_are_checked_and_equal():
+    # ||u||_1 max|v| exceeds FLT_MAX / 2, so overflow is not ruled out and every score is
+    # checked; the scores themselves stay finite (about 3e37), and the metrics are today's.
+    rng = np.random.default_rng(14)
+    U = np.full((20, 8), 3e37, np.float32) * rng.choice([-1, 1], size=(20, 8)).astype(np.float32)
+    V = (rng.normal(size=(3000, 8)) * 0.1).astype(np.float32)
+    train, test = _random_split(rng, 20, 3000, 0.01, 0.005)
+    _same(evaluate_full_ranking(U, V, train, test, betas=(0.01,)),
+          evaluate_full_ranking_reference(U, V, train, test, betas=(0.01,)))
+
+
+def test_equals_todays_implementation_on_gowalla(gowalla_path):
+    split = split_per_user(load_mat(gowalla_path), 0.8, seed=0)
+    keep = np.zeros(split.test.shape[0])
+    keep[:3000] = 1.0  # the first 3,000 users: the test's time, not its reach, is the limit
+    test = sp.diags(keep) @ split.test
+    rng = np.random.default_rng(0)
+    U = (rng.normal(size=(split.train.shape[0], 32)) * 0.1).astype(np.float32)
+    V = (rng.normal(size=(split.train.shape[1], 32)) * 0.1).astype(np.float32)
+    for factors in ((U, V), (np.round(U * 16) / 16, np.round(V * 16) / 16)):  # continuous, tied
+        for betas in ((), (0.001, 0.01)):
+            _same(evaluate_full_ranking(*factors, split.train, test, betas=betas),
+                  evaluate_full_ranking_reference(*factors, split.train, test, betas=betas))
 
 
 def test_real_valued_scores_and_users_without_test_items():
@@ -178,7 +298,7 @@ def _probe(**values):
 
     done = subprocess.run([sys.executable, "-c", _CRASH_PROBE.format(**values)],
                           cwd=Path(__file__).resolve().parents[1], capture_output=True,
-                          timeout=120)
+                          timeout=120, check=False)
     return done.returncode, done.stderr.decode()[-500:]
 
 
