@@ -158,7 +158,10 @@ def test_mf_through_the_seam_is_bit_identical_to_the_stored_reference_run():
     """tests/data/trainer_reference.npz was written by the monolithic trainer (commit e41b197,
     before the split into kernels / models / trainer): 8 samplers x weight-decay modes on a
     planted 150 x 90 split (stored in the file), 3 epochs of 3 batches of 4 chunks each.
-    Every factor and every epoch loss must be equal bit for bit (np.array_equal)."""
+    Every factor must be equal bit for bit (np.array_equal).  The epoch losses may differ in
+    the last bit: the loss and its derivative now share one exp (training.sampling's
+    bpr_loss_and_grad), which moves Softmax-v's reported loss by one ulp (1.1e-16 seen, a
+    diagnostic only: the gradients, hence the factors, are unchanged); 4 ulp allowed."""
     ref = np.load(REFERENCE)
     spec = json.loads(str(ref["configs"]))
     train = sp.csr_matrix((np.ones(ref["train_indices"].size, bool), ref["train_indices"],
@@ -170,7 +173,8 @@ def test_mf_through_the_seam_is_bit_identical_to_the_stored_reference_run():
         label = f"config {k}: {cfg}"
         assert np.array_equal(trainer.model.user_factors, ref[f"U{k}"]), label
         assert np.array_equal(trainer.model.item_factors, ref[f"V{k}"]), label
-        assert np.array_equal(losses, ref[f"loss{k}"]), label
+        np.testing.assert_allclose(losses, ref[f"loss{k}"], rtol=4 * np.finfo(float).eps,
+                                   atol=0, err_msg=label)
 
 
 # --------------------------------------------------------------------------------------
