@@ -62,14 +62,11 @@ from training import sampling as S  # noqa: E402
 from training import trainer as T  # noqa: E402
 from training.evaluation import evaluate_full_ranking  # noqa: E402
 from training.loaders import load_mat  # noqa: E402
+from training.models import init_model  # noqa: E402
+from training.results import atomic_write_text, git_revision  # noqa: E402
 from training.split import split_per_user  # noqa: E402
 
-# The trainer is being split into a model seam: accept both layouts.
-try:  # new layout: training.models.init_model, training.trainer.Trainer
-    from training.models import init_model  # noqa: E402
-except ImportError:  # pragma: no cover - older layout
-    from training.trainer import init_model  # noqa: E402
-HnslabTrainer = getattr(T, "Trainer", None) or getattr(T, "MFTrainer")
+
 
 DIM, BATCH, LR, LR_STEP, LR_GAMMA, INIT_STD = 32, 4096, 1e-3, 5, 0.95, 0.1
 KS = (5, 20, 50)
@@ -289,7 +286,7 @@ def run_side(side, train, test, init, sampler, args, seed, checkpoints, log):
         import numba
 
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-        trainer = HnslabTrainer(train, sampler, dim=DIM, batch_size=BATCH, lr=LR,
+        trainer = T.Trainer(train, sampler, dim=DIM, batch_size=BATCH, lr=LR,
                               weight_decay=args.weight_decay, weight_decay_mode="adam",
                               lr_decay=True, seed=seed, threads=args.threads)
         if not (np.array_equal(trainer.model.user_factors, init[0])
@@ -365,8 +362,6 @@ def append_records(path: Path, payload: dict, revision: str) -> int:
     record already there (same configuration, side, seed and epoch) is not added twice."""
     import pandas as pd
 
-    from training.results import git_revision
-
     config = payload["config"]
     rows = [{"sampler_label": payload["sampler"], "split": config["split"],
              "weight_decay": config["weight_decay"], "ddof": config["ddof"], **record,
@@ -375,10 +370,7 @@ def append_records(path: Path, payload: dict, revision: str) -> int:
     key = [*RESULT_CONFIG, "side", "seed", "epoch"]
     old = pd.read_csv(path) if path.exists() else new.iloc[:0]
     merged = pd.concat([old, new], ignore_index=True).drop_duplicates(key, keep="first")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    merged.to_csv(tmp, index=False, float_format="%.10g")
-    tmp.replace(path)
+    atomic_write_text(path, merged.to_csv(index=False, float_format="%.10g"))
     return len(merged) - len(old)
 
 
@@ -460,11 +452,9 @@ def main(argv=None):
             print(f"issue 14: the authors' code on their split after {e} epochs: Recall@50 "
                   f"{ref[0]:.4f}" + (f", NDCG@50 {ref[1]:.4f}" if ref[1] else ""))
     if args.json:
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps({"config": {k: (str(v) if isinstance(v, Path) else v)
+        atomic_write_text(args.json, json.dumps({"config": {k: (str(v) if isinstance(v, Path) else v)
                                               for k, v in vars(args).items()},
                                    "sampler": label, "records": records}, indent=2))
-        tmp.replace(args.json)
     if args.results:
         append_records(args.results, {"config": vars(args), "sampler": label,
                                       "records": records}, None)

@@ -34,12 +34,11 @@ import math
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from training.results import RESULTS_DIR, read_results
+from training.results import RESULTS_DIR, atomic_write_text, read_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -303,14 +302,7 @@ def update_readme(readme: str | os.PathLike = README,
 
     new = _BLOCK.sub(replace, text)
     if changed and not check:
-        fd, tmp = tempfile.mkstemp(dir=Path(readme).parent, prefix=".README.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(new)
-            os.replace(tmp, readme)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(readme, new)
     return changed
 
 

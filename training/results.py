@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 __all__ = ["RESULT_COLUMNS", "RUN_KEY", "METRIC_COLUMNS", "git_revision", "result_row",
-           "read_results", "has_run", "append_result", "REPOSITORY_ROOT", "RESULTS_DIR"]
+           "read_results", "has_run", "append_result", "atomic_write_text", "REPOSITORY_ROOT", "RESULTS_DIR"]
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPOSITORY_ROOT / "results"
@@ -119,11 +119,18 @@ def append_result(path: str | os.PathLike, row: dict) -> None:
     new = pd.DataFrame([{c: row[c] for c in RESULT_COLUMNS}])
     frame = new if frame.empty else pd.concat([frame[list(RESULT_COLUMNS)], new],
                                               ignore_index=True)
+    atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
+    that a reader never sees a half-written file and an error leaves the old file in place."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, float_format="%.10g")
+            handle.write(text)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
