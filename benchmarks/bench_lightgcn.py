@@ -22,11 +22,8 @@ after ``split_per_user(matrix, 0.8, seed=0)``), dim 32, L = 3 layers.
       (weights 1/M, the paper's Eq. 2; the authors' code sums them: same cost), summed over the
       batch, ``backward``, Adam (lr 1e-3, weight decay 0.01) step.  Timed per batch; per-epoch
       time = median batch x 201 batches (822,358 / 4096).
-    - hnslab: if ``training.models.MODELS`` has ``"lightgcn"``, real epochs of
-      ``training.trainer.Trainer(model="lightgcn")`` (same sampler: DNS(5, 200), mean of the
-      top 5, pools over all items) and its per-batch times; otherwise the propagation
-      forward + backward alone per batch (``embeddings()`` and ``backward`` on a batch-shaped
-      gradient), reported as a **lower bound** of an hnslab step.
+    - hnslab: real epochs of ``training.trainer.Trainer(model="lightgcn")`` (same sampler:
+      DNS(5, 200), mean of the top 5, pools over all items) and its per-batch times.
 
 Method: every (side, thread count) runs in its own process (two OpenMP pools in one process
 slow each other down); the processes alternate (hnslab, torch, scipy, hnslab, ...) so that
@@ -76,11 +73,9 @@ GOWALLA_SHAPE, GOWALLA_TRAIN = (29_858, 40_988), 822_358
 # --------------------------------------------------------------------------------------
 def _load_split(path: Path):
     """Gowalla's training matrix, split as the reproduction does."""
-    try:
-        from training.loaders import load_mat
-        from training.split import split_per_user
-    except ImportError:  # before the data module was split
-        from training.data import load_mat, split_per_user
+    from training.loaders import load_mat
+    from training.split import split_per_user
+
     train, _ = split_per_user(load_mat(path), 0.8, seed=0)
     return sp.csr_matrix(train)
 
@@ -250,60 +245,28 @@ def torch_step_worker(train, threads, batches):
     return out
 
 
-def _seam_has_lightgcn() -> bool:
-    try:
-        from training import models
-    except ImportError:
-        return False
-    return "lightgcn" in getattr(models, "MODELS", {})
-
-
 def hnslab_step_worker(train, threads, batches, epochs):
     import tracemalloc
 
     _set_threads(threads, False)
     out = {"side": "hnslab_step", "threads": threads, "rss_before_mb": _rss_mb()}
     tracemalloc.start()
-    if _seam_has_lightgcn():
-        from training import sampling as S
-        from training import trainer as T
+    from training import sampling as S
+    from training import trainer as T
 
-        out["mode"] = "epoch"
-        trainer = T.Trainer(train, S.dns(M, N, pool="all"), model="lightgcn", layers=LAYERS,
-                            dim=DIM, batch_size=BATCH, lr=LR, weight_decay=WD, seed=0,
-                            threads=threads)
-        out["tracemalloc_model_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
-        order, states, per = trainer.epoch_plan(0)
-        lr = trainer.current_lr()
+    trainer = T.Trainer(train, S.dns(M, N, pool="all"), model="lightgcn", layers=LAYERS,
+                        dim=DIM, batch_size=BATCH, lr=LR, weight_decay=WD, seed=0,
+                        threads=threads)
+    out["tracemalloc_model_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
+    order, states, per = trainer.epoch_plan(0)
+    lr = trainer.current_lr()
 
-        def batch(t):
-            idx = order[t * BATCH:(t + 1) * BATCH]
-            trainer.train_batch(trainer.pair_users[idx], trainer.pair_items[idx],
-                                states[t * per:(t + 1) * per], lr)
+    def batch(t):
+        idx = order[t * BATCH:(t + 1) * BATCH]
+        trainer.train_batch(trainer.pair_users[idx], trainer.pair_items[idx],
+                            states[t * per:(t + 1) * per], lr)
 
-        out["n_batches"] = trainer.n_batches
-    else:
-        out["mode"] = "propagation lower bound"
-        model = LightGCN(train, dim=DIM, layers=LAYERS, seed=0)
-        out["tracemalloc_model_mb"] = tracemalloc.get_traced_memory()[0] / 2**20
-        rng = np.random.default_rng(1)
-        gu, gi = np.zeros((model.n_users, DIM)), np.zeros((model.n_items, DIM))
-        tu, ti = np.zeros(model.n_users, np.uint8), np.zeros(model.n_items, np.uint8)
-        # Batch-shaped gradients: rows of 4096 users and of the positives and top-5 items.
-        rows_u = [rng.integers(0, model.n_users, BATCH) for _ in range(batches + 1)]
-        rows_i = [rng.integers(0, model.n_items, BATCH * (M + 1)) for _ in range(batches + 1)]
-        vals_u = rng.standard_normal((BATCH, DIM))
-        vals_i = rng.standard_normal((BATCH * (M + 1), DIM))
-
-        def batch(t):
-            model.embeddings()
-            gu[rows_u[t]] = vals_u  # stands for the loss kernels' writes (not timed apart)
-            gi[rows_i[t]] = vals_i
-            tu[rows_u[t]] = 1
-            ti[rows_i[t]] = 1
-            model.backward(gu, gi, tu, ti)
-
-        out["n_batches"] = -(-train.nnz // BATCH)
+    out["n_batches"] = trainer.n_batches
     start = time.perf_counter()
     batch(0)
     out["first_batch"] = time.perf_counter() - start
@@ -315,8 +278,7 @@ def hnslab_step_worker(train, threads, batches, epochs):
     out["batch"] = secs
     out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    if out["mode"] == "epoch":
-        out["epoch"] = [trainer.run_epoch()["seconds"] for _ in range(epochs)]
+    out["epoch"] = [trainer.run_epoch()["seconds"] for _ in range(epochs)]
     out["peak_rss_mb"] = _peak_mb()
     return out
 
@@ -426,7 +388,7 @@ def main(argv=None):
                 for s, runs_s in steps.items():
                     runs_s.append(_run(args, "step", s, args.step_threads, npz))
             h = steps["hnslab"]
-            res = {"threads": args.step_threads, "hnslab_mode": h[0]["mode"],
+            res = {"threads": args.step_threads,
                    "n_batches": h[0]["n_batches"],
                    "hnslab_batch_ms": 1e3 * _med(h, "batch"),
                    "hnslab_first_batch_s": [round(r["first_batch"], 2) for r in h],
@@ -434,18 +396,14 @@ def main(argv=None):
                    "hnslab_rss_before_mb": min(r["rss_before_mb"] for r in h),
                    "hnslab_tracemalloc_model_mb": h[0]["tracemalloc_model_mb"],
                    "hnslab_tracemalloc_peak_mb": max(r["tracemalloc_peak_mb"] for r in h)}
-            if h[0]["mode"] == "epoch":
-                res["hnslab_epoch_s"] = _med(h, "epoch")
-            else:
-                res["hnslab_epoch_lower_bound_s"] = res["hnslab_batch_ms"] * res["n_batches"] / 1e3
+            res["hnslab_epoch_s"] = _med(h, "epoch")
             if have_torch:
                 t = steps["torch"]
                 res["torch_batch_ms"] = 1e3 * _med(t, "batch")
                 res["torch_epoch_s"] = res["torch_batch_ms"] * res["n_batches"] / 1e3
                 res["torch_peak_rss_mb"] = max(r["peak_rss_mb"] for r in t)
                 res["torch_rss_before_mb"] = min(r["rss_before_mb"] for r in t)
-                hn = res.get("hnslab_epoch_s", res.get("hnslab_epoch_lower_bound_s"))
-                res["ratio_torch_over_hnslab_epoch"] = res["torch_epoch_s"] / hn
+                res["ratio_torch_over_hnslab_epoch"] = res["torch_epoch_s"] / res["hnslab_epoch_s"]
             out["step"] = res
     out["load_avg_end"] = os.getloadavg()
     _report(out, args)
@@ -484,13 +442,8 @@ def _report(out, args):
     if "step" in out:
         r = out["step"]
         print(f" (b) LightGCN DNS({M},{N}) step, batch {BATCH}, {r['threads']} thread(s):")
-        if r["hnslab_mode"] == "epoch":
-            print(f"     hnslab  {r['hnslab_batch_ms']:8.1f} ms/batch  epoch "
-                  f"{r['hnslab_epoch_s']:.2f} s (real epochs)")
-        else:
-            print(f"     hnslab  {r['hnslab_batch_ms']:8.1f} ms/batch propagation forward+backward"
-                  f" only (no LightGCN in training.models yet): epoch LOWER BOUND "
-                  f"{r['hnslab_epoch_lower_bound_s']:.2f} s")
+        print(f"     hnslab  {r['hnslab_batch_ms']:8.1f} ms/batch  epoch "
+              f"{r['hnslab_epoch_s']:.2f} s (real epochs)")
         if "torch_batch_ms" in r:
             print(f"     torch   {r['torch_batch_ms']:8.1f} ms/batch  epoch {r['torch_epoch_s']:.1f}"
                   f" s (x {r['n_batches']} batches)  -> torch / hnslab "
