@@ -54,6 +54,7 @@ from numba import njit
 __all__ = [
     "CHUNK_SIZE",
     "MAX_BOUND",
+    "as_generator",
     "as_seed_sequence",
     "branch_seed_sequence",
     "chunk_seed_sequences",
@@ -100,6 +101,21 @@ def as_seed_sequence(seed) -> np.random.SeedSequence:
     if seed < 0:
         raise ValueError(f"seed must be an int >= 0; got {seed}")
     return np.random.SeedSequence(int(seed))
+
+
+def as_generator(seed) -> np.random.Generator:
+    """A numpy Generator for ``seed``: the Generator itself (used and advanced), else
+    ``np.random.default_rng(as_seed_sequence(seed))``, the same stream as
+    ``np.random.default_rng(seed)`` for an int or SeedSequence.
+
+    Examples
+    --------
+    >>> bool(as_generator(7).integers(1 << 30) == np.random.default_rng(7).integers(1 << 30))
+    True
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    return np.random.default_rng(as_seed_sequence(seed))
 
 
 def branch_seed_sequence(root: np.random.SeedSequence, *path: int) -> np.random.SeedSequence:

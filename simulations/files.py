@@ -1,0 +1,79 @@
+"""One way to write a file: to a temporary file beside the target, then a rename.
+
+A reader never sees a half-written file, and an error or an interrupt leaves the target as it
+was (absent or with its old content) and no temporary file behind.  Every module of the
+package that writes (results CSVs, sweep caches, figures, reports, data sets) goes through
+:func:`atomic_path`; :func:`atomic_write_text` is the common case.  It lives in simulations/ because
+that is the lowest layer allowed to do I/O (theory/ is pure functions) and every writer
+(simulations, training, figures, checks, paper_checks.py) may import it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_text"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Path]:
+    """A temporary path to write ``path``'s new content to; renamed over ``path`` on success.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target.  Its folder is created if missing.
+    fsync : bool, default False
+        Flush the temporary file to disk before the rename (for data files that must survive a
+        power cut, at some cost in time).
+
+    Yields
+    ------
+    pathlib.Path
+        A fresh, empty temporary file in the target's folder, with the target's suffix (so that
+        writers choosing a format by suffix, such as ``savefig``, pick the right one).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_path(folder / "table.csv") as tmp:
+    ...     _ = tmp.write_text("a,b\\n1,2\\n")
+    >>> (folder / "table.csv").read_text()
+    'a,b\\n1,2\\n'
+    >>> sorted(p.name for p in folder.iterdir())   # no temporary file left behind
+    ['table.csv']
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> None:
+    """Write ``text`` (UTF-8, line endings as given) to ``path`` through :func:`atomic_path`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "note.txt"
+    >>> atomic_write_text(target, "hello\\n")
+    >>> target.read_text()
+    'hello\\n'
+    """
+    with atomic_path(path, fsync=fsync) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
