@@ -36,7 +36,6 @@ import numpy as np
 from numba import njit, prange
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from simulations.correlation import default_betas, ranking_sample, topk_correlations  # noqa: E402
 from simulations.rankings import draw_positions, uniform_positions  # noqa: E402

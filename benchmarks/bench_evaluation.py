@@ -38,6 +38,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -54,11 +55,8 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from evaluation_reference import evaluate_full_ranking_reference
-
+from training.datasets import data_folder
 from training.evaluation import evaluate_full_ranking
 from training.loaders import load_mat
 from training.split import split_per_user
@@ -71,7 +69,20 @@ SHAPE = (29_858, 40_988)
 
 
 def default_data() -> Path:
-    return Path(os.environ.get("HNSLAB_DATA", ROOT.parent / "shared" / "data")) / "gowalla.mat"
+    return data_folder() / "gowalla.mat"
+
+
+def _load_reference():
+    """The plain-numpy evaluation of the tests (the baseline), loaded from its file: it is test
+    code, not part of the installed package."""
+    spec = importlib.util.spec_from_file_location("evaluation_reference",
+                                                  ROOT / "tests" / "evaluation_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.evaluate_full_ranking_reference
+
+
+evaluate_full_ranking_reference = _load_reference()
 
 
 def synthetic(seed=0):
@@ -139,7 +150,7 @@ def compile_seconds():
             "evaluate_full_ranking(U, V, tr, te, ks=(5, 20, 50), betas=(0.01,))\n"
             "print(time.perf_counter() - t)\n")
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
                              capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])

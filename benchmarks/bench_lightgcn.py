@@ -60,8 +60,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from training.datasets import data_folder
 from training.lightgcn import LightGCN
 
 DIM, LAYERS, BATCH, N, M, LR, WD = 32, 3, 4096, 200, 5, 1e-3, 0.01
@@ -304,8 +303,7 @@ def _med(runs, key):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path,
-                        default=Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve()
-                                                    .parents[2] / "shared" / "data")) / "gowalla.mat")
+                        default=data_folder() / "gowalla.mat")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts of part (a)")
     parser.add_argument("--repeats", type=int, default=3, help="alternating processes per side")

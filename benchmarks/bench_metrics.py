@@ -24,8 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from theory.metrics import discount_table, normalize_opauc, ranking_metrics  # noqa: E402
 
 N_LISTS, N_ITEMS, N_POS = 10_000, 1_000, 100

@@ -42,11 +42,10 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from training import kernels as K  # noqa: E402
 from training import sampling as S  # noqa: E402
 from training import trainer as T  # noqa: E402
+from training.datasets import data_folder
 from training.loaders import load_mat  # noqa: E402
 from training.split import split_per_user  # noqa: E402
 
@@ -289,8 +288,7 @@ def _spread(values, fmt="{:.2f}"):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path,
-                        default=Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve()
-                                                    .parents[2] / "shared" / "data")) / "gowalla.mat")
+                        default=data_folder() / "gowalla.mat")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", type=int, default=8,
                         help="repeats of each profiled part; timed torch batches per run")

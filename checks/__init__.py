@@ -66,11 +66,10 @@ _REGISTRY: dict[str, Check] = {}
 
 
 def data_dir():
-    """Where the reproduction data live: $HNSLAB_DATA, else ../shared/data beside the repo."""
-    import os
-    from pathlib import Path
+    """Where the reproduction data live: :func:`training.datasets.data_folder`."""
+    from training.datasets import data_folder  # late: importing checks must not load training
 
-    return Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    return data_folder()
 
 
 def check(id: str, reference: str, claim: str, *, oracle: str = "", verifies=(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +27,8 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Pat
     path : str or os.PathLike
         The target.  Its folder is created if missing.
     fsync : bool, default False
-        Flush the temporary file to disk before the rename (for data files that must survive a
-        power cut, at some cost in time).
+        Flush the temporary file to disk before the rename and the folder after it (for data
+        files that must survive a power cut, at some cost in time).
 
     Yields
     ------
@@ -49,18 +49,42 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Pat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _new_temp(path)
     try:
         yield tmp
         if fsync:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
+        if fsync:
+            _fsync_folder(path.parent)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; silently skipped where folders cannot be
+    opened)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _new_temp(path: Path) -> Path:
+    """Create a new, empty, private-named file beside ``path``.  Mode 0o666 lets the umask
+    apply exactly as for a plain ``open`` (``tempfile.mkstemp`` would leave it 0o600)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {path}")  # pragma: no cover
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, fsync: bool = False) -> None:

@@ -1,15 +1,16 @@
 """Shared test fixtures: where the reproduction data lives."""
-import os
 from pathlib import Path
 
 import pytest
+
+from training.datasets import data_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_dir() -> Path:
-    """HNSLAB_DATA if set, else ../shared/data relative to the repository root."""
-    return Path(os.environ.get("HNSLAB_DATA", REPO_ROOT.parent / "shared" / "data"))
+    """The reproduction data folder: $HNSLAB_DATA, else ../shared/data beside the repository."""
+    return data_folder()
 
 
 @pytest.fixture

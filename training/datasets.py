@@ -41,6 +41,7 @@ __all__ = [
     "DatasetInfo",
     "RemoteFile",
     "cache_dir",
+    "data_folder",
     "fetch",
     "load_dataset",
     "main",
@@ -172,11 +173,30 @@ def cache_dir() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".cache" / "hnslab"
 
 
+def data_folder() -> Path:
+    """The reproduction data folder: ``$HNSLAB_DATA`` if set, else ``../shared/data`` beside the
+    repository (:data:`SHARED_DATA`).  The one lookup of the package: tests, checks and
+    benchmarks find their data through it (it may not exist; callers skip or say where to put
+    the files).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["HNSLAB_DATA"] = "/tmp/my-data"
+    >>> str(data_folder())
+    '/tmp/my-data'
+    >>> del os.environ["HNSLAB_DATA"]
+    >>> data_folder() == SHARED_DATA
+    True
+    """
+    configured = os.environ.get("HNSLAB_DATA")
+    return Path(configured).expanduser() if configured else SHARED_DATA
+
+
 def _data_folders() -> list[Path]:
     """The local folders searched for named data sets, in order."""
-    configured = os.environ.get("HNSLAB_DATA")
-    first = [Path(configured).expanduser()] if configured else []
-    return [*first, SHARED_DATA, cache_dir()]
+    configured = [data_folder()] if os.environ.get("HNSLAB_DATA") else []
+    return [*configured, SHARED_DATA, cache_dir()]
 
 
 def _complete(info: DatasetInfo, folder: Path) -> bool:

@@ -29,22 +29,25 @@ cannot be opened raises the ``OSError`` of the operating system, which names it.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 import os
 import re
-import secrets
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
+from simulations.files import atomic_path
+from theory.validation import check_int, check_real
+
 if TYPE_CHECKING:  # training.split imports this module; see load_lightgcn_split
     from training.split import Split
 
 __all__ = [
+    "canonical_csr",
+    "interactions_from_pairs",
     "load_csv",
     "load_lightgcn_split",
     "load_lightgcn_txt",
@@ -61,8 +64,15 @@ MAX_ID = 2**31 - 2
 # Canonical form
 # ---------------------------------------------------------------------------
 
-def _from_pairs(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """Canonical boolean csr matrix from (possibly repeated, unsorted) pairs."""
+def interactions_from_pairs(rows, cols, shape: tuple[int, int]) -> sp.csr_matrix:
+    """Canonical boolean csr matrix of ``shape`` from (possibly repeated, unsorted) pairs.
+
+    Examples
+    --------
+    >>> interactions_from_pairs([1, 0, 1], [2, 0, 2], (2, 3)).toarray()
+    array([[ True, False, False],
+           [False, False,  True]])
+    """
     n_users, n_items = int(shape[0]), int(shape[1])
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
@@ -75,11 +85,11 @@ def _from_pairs(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> s
     rows, cols = np.divmod(keys, n_items) if n_items else (keys, keys)
     indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
-    return _csr(np.ones(keys.size, dtype=bool), cols, indptr, (n_users, n_items))
+    return canonical_csr(np.ones(keys.size, dtype=bool), cols, indptr, (n_users, n_items))
 
 
-def _csr(data, indices, indptr, shape) -> sp.csr_matrix:
-    """Build a csr matrix from arrays already in canonical order."""
+def canonical_csr(data, indices, indptr, shape) -> sp.csr_matrix:
+    """A csr matrix from arrays already in canonical order (sorted, unique indices per row)."""
     out = sp.csr_matrix((data, indices, indptr), shape=shape)
     out.has_canonical_format = True
     return out
@@ -114,7 +124,7 @@ def to_interactions(matrix, *, name: str = "matrix") -> sp.csr_matrix:
         if (matrix.format == "csr" and matrix.dtype == np.bool_
                 and matrix.has_canonical_format and np.all(matrix.data)):
             # Already canonical: copy without re-sorting.
-            return _csr(matrix.data.copy(), matrix.indices.copy(), matrix.indptr.copy(),
+            return canonical_csr(matrix.data.copy(), matrix.indices.copy(), matrix.indptr.copy(),
                         matrix.shape)
         coo = sp.coo_matrix(matrix)
         rows, cols, values = coo.row, coo.col, coo.data
@@ -137,7 +147,7 @@ def to_interactions(matrix, *, name: str = "matrix") -> sp.csr_matrix:
         raise ValueError(f"{name} holds negative values; expected a binary (0/1) "
                          "or non-negative interaction matrix")
     keep = values != 0
-    return _from_pairs(rows[keep], cols[keep], matrix.shape)
+    return interactions_from_pairs(rows[keep], cols[keep], matrix.shape)
 
 
 # ---------------------------------------------------------------------------
@@ -150,13 +160,7 @@ def _where(path, lineno: int | None = None) -> str:
 
 def _check_size(value, name: str) -> int | None:
     """A positive int or None (for optional shapes)."""
-    return None if value is None else _check_positive_int(value, name)
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return None if value is None else check_int(value, name, low=1)
 
 
 def load_mat(path, key: str = "data") -> sp.csr_matrix:
@@ -311,7 +315,7 @@ def load_lightgcn_txt(path, n_users: int | None = None, n_items: int | None = No
     rows, cols, max_user, max_item = _parse_lightgcn(path, n_users, n_items, allow_empty_users)
     shape = (n_users if n_users is not None else max_user + 1,
              n_items if n_items is not None else max(max_item + 1, 1))
-    return _from_pairs(rows, cols, shape)
+    return interactions_from_pairs(rows, cols, shape)
 
 
 def load_lightgcn_split(train_path, test_path, n_users: int | None = None,
@@ -348,7 +352,7 @@ def load_lightgcn_split(train_path, test_path, n_users: int | None = None,
               for p in (train_path, test_path)]
     shape = (n_users if n_users is not None else max(p[2] for p in parsed) + 1,
              n_items if n_items is not None else max(max(p[3] for p in parsed) + 1, 1))
-    train, test = (_from_pairs(p[0], p[1], shape) for p in parsed)
+    train, test = (interactions_from_pairs(p[0], p[1], shape) for p in parsed)
     overlap = train.multiply(test).nnz
     if overlap:
         raise ValueError(f"{train_path} and {test_path} share {overlap} (user, item) "
@@ -407,77 +411,95 @@ def load_csv(path, rating_threshold: float | None = None, *, n_users: int | None
     n_users = _check_size(n_users, "n_users")
     n_items = _check_size(n_items, "n_items")
     if rating_threshold is not None:
-        if isinstance(rating_threshold, bool) or not isinstance(
-                rating_threshold, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(rating_threshold):
-            raise ValueError("rating_threshold must be a finite number or None, "
-                             f"got {rating_threshold!r}")
+        rating_threshold = check_real(rating_threshold, "rating_threshold")
     path = os.fspath(path)
-    users: list[int] = []
-    items: list[int] = []
-    ratings: list[float] = []
+    linenos, rows = _read_csv_rows(path, delimiter)
+    users = _parse_ids(path, linenos, [r[0] for r in rows], "user", n_users, "n_users")
+    items = _parse_ids(path, linenos, [r[1] for r in rows], "item", n_items, "n_items")
+    has_ratings = len(rows[0]) >= 3
+    if rating_threshold is not None and not has_ratings:
+        raise ValueError(f"{path}: rating_threshold given but the file has no rating column")
+    shape = (n_users if n_users is not None else int(users.max()) + 1,
+             n_items if n_items is not None else int(items.max()) + 1)
+    if has_ratings:  # checked even without a threshold: a bad rating is malformed input
+        ratings = _parse_ratings(path, linenos, [r[2] for r in rows])
+        if rating_threshold is not None:
+            keep = ratings >= rating_threshold
+            users, items = users[keep], items[keep]
+    return interactions_from_pairs(users, items, shape)
+
+
+def _read_csv_rows(path: str, delimiter: str) -> tuple[list[int], list[list[str]]]:
+    """The data rows of a CSV file (stripped fields) and their line numbers.
+
+    Skips blank lines and a header (a first row without a number); every row must have as many
+    fields as the first, at least two.
+    """
+    linenos: list[int] = []
+    rows: list[list[str]] = []
     n_fields = None
     with open(path, "r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             for row in reader:
-                lineno = reader.line_num
                 fields = [f.strip() for f in row]
                 if not any(fields):
                     continue
                 if n_fields is None:
                     n_fields = len(fields)
                     if n_fields < 2:
-                        raise ValueError(f"{_where(path, lineno)}: expected at least 2 fields "
-                                         f"(user{delimiter}item), got {n_fields}")
+                        raise ValueError(f"{_where(path, reader.line_num)}: expected at least 2 "
+                                         f"fields (user{delimiter}item), got {n_fields}")
                     if not any(_is_number(f) for f in fields):
                         continue  # header
                 if len(fields) != n_fields:
-                    raise ValueError(f"{_where(path, lineno)}: expected {n_fields} fields, "
-                                     f"got {len(fields)}")
-                for what, text in (("user", fields[0]), ("item", fields[1])):
-                    if not _INT_FIELD.fullmatch(text):
-                        kind = ("negative" if text.startswith("-") and _is_number(text)
-                                else "invalid")
-                        raise ValueError(f"{_where(path, lineno)}: {kind} {what} id {text!r} "
-                                         "(expected a non-negative integer)")
-                user, item = int(fields[0]), int(fields[1])
-                if max(user, item) > MAX_ID:
-                    raise ValueError(f"{_where(path, lineno)}: id {max(user, item)} "
-                                     f"exceeds {MAX_ID}")
-                if n_users is not None and user >= n_users:
-                    raise ValueError(f"{_where(path, lineno)}: user id {user} is not below "
-                                     f"n_users={n_users}")
-                if n_items is not None and item >= n_items:
-                    raise ValueError(f"{_where(path, lineno)}: item id {item} is not below "
-                                     f"n_items={n_items}")
-                if n_fields >= 3:
-                    try:
-                        rating = float(fields[2])
-                    except ValueError:
-                        rating = math.nan
-                    if not math.isfinite(rating):
-                        raise ValueError(f"{_where(path, lineno)}: rating {fields[2]!r} is "
-                                         "not a finite number")
-                    ratings.append(rating)
-                users.append(user)
-                items.append(item)
+                    raise ValueError(f"{_where(path, reader.line_num)}: expected {n_fields} "
+                                     f"fields, got {len(fields)}")
+                linenos.append(reader.line_num)
+                rows.append(fields)
         except csv.Error as exc:
             raise ValueError(f"{_where(path, reader.line_num)}: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ValueError(f"{path}: not UTF-8 text ({exc})") from exc
-    if not users:
+    if not rows:
         raise ValueError(f"{path}: empty file (no data rows)")
-    if rating_threshold is not None and n_fields < 3:
-        raise ValueError(f"{path}: rating_threshold given but the file has no rating column")
-    rows = np.asarray(users, dtype=np.int64)
-    cols = np.asarray(items, dtype=np.int64)
-    shape = (n_users if n_users is not None else int(rows.max()) + 1,
-             n_items if n_items is not None else int(cols.max()) + 1)
-    if rating_threshold is not None:
-        keep = np.asarray(ratings, dtype=np.float64) >= rating_threshold
-        rows, cols = rows[keep], cols[keep]
-    return _from_pairs(rows, cols, shape)
+    return linenos, rows
+
+
+def _parse_ids(path: str, linenos: list[int], texts: list[str], what: str,
+               limit: int | None, limit_name: str) -> np.ndarray:
+    """One id column as int64: non-negative decimal integers <= MAX_ID (and < ``limit``)."""
+    for lineno, text in zip(linenos, texts):
+        if not _INT_FIELD.fullmatch(text):
+            kind = "negative" if text.startswith("-") and _is_number(text) else "invalid"
+            raise ValueError(f"{_where(path, lineno)}: {kind} {what} id {text!r} "
+                             "(expected a non-negative integer)")
+    # Python ints first: an id beyond int64 must be reported, not wrapped.
+    ids = np.fromiter((min(int(t), MAX_ID + 1) for t in texts), dtype=np.int64, count=len(texts))
+    too_large = np.flatnonzero(ids > MAX_ID)
+    if too_large.size:
+        row = int(too_large[0])
+        raise ValueError(f"{_where(path, linenos[row])}: id {int(texts[row])} exceeds {MAX_ID}")
+    if limit is not None:
+        outside = np.flatnonzero(ids >= limit)
+        if outside.size:
+            row = int(outside[0])
+            raise ValueError(f"{_where(path, linenos[row])}: {what} id {ids[row]} is not below "
+                             f"{limit_name}={limit}")
+    return ids
+
+
+def _parse_ratings(path: str, linenos: list[int], texts: list[str]) -> np.ndarray:
+    """The rating column as float64; each a finite number."""
+    ratings = np.empty(len(texts))
+    for row, text in enumerate(texts):
+        try:
+            ratings[row] = float(text)
+        except ValueError:
+            ratings[row] = math.nan
+        if not math.isfinite(ratings[row]):
+            raise ValueError(f"{_where(path, linenos[row])}: rating {text!r} is not a finite number")
+    return ratings
 
 
 # ---------------------------------------------------------------------------
@@ -496,22 +518,6 @@ def _lightgcn_lines(matrix: sp.csr_matrix, users_per_chunk: int = 4096) -> Itera
                 lines.append(f"{user} " + " ".join(map(str, row.tolist())) + "\n")
         if lines:
             yield "".join(lines)
-
-
-def _open_temp(target: str) -> tuple[int, str]:
-    """Create a new, private-named temporary file next to ``target``.
-
-    Uses mode 0o666 so that the umask applies exactly as for a plain ``open``.
-    """
-    directory, name = os.path.split(os.path.abspath(target))
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:  # pragma: no cover - 48 random bits collided
-            continue
-        return fd, tmp
-    raise FileExistsError(f"could not create a temporary file next to {target}")  # pragma: no cover
 
 
 def save_lightgcn_txt(matrix, path) -> None:
@@ -546,22 +552,7 @@ def save_lightgcn_txt(matrix, path) -> None:
     matrix = to_interactions(matrix)
     if matrix.nnz == 0:
         raise ValueError("matrix has no interactions; the LightGCN format cannot represent it")
-    path = os.fspath(path)
-    fd, tmp = _open_temp(path)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as handle:
+    with atomic_path(path, fsync=True) as tmp:
+        with open(tmp, "w", encoding="ascii", newline="\n") as handle:
             for chunk in _lightgcn_lines(matrix):
                 handle.write(chunk)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError, AttributeError):  # make the rename durable (POSIX)
-        dir_fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -9,14 +9,14 @@ Matrices are in the canonical boolean csr form described in :mod:`training.loade
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from training.loaders import _check_positive_int, _from_pairs
-from training.split import _as_generator
+from simulations.rng import as_generator
+from theory.validation import check_int, check_real
+from training.loaders import interactions_from_pairs
 
 __all__ = [
     "PlantedData",
@@ -80,21 +80,6 @@ class PlantedData:
         return factors @ self.item_factors.T / self.temperature + self.item_bias
 
 
-def _check_real(value, name: str, low: float, high: float, *, low_open: bool,
-                high_open: bool = True) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-    if ok:
-        v = float(value)
-        ok = (math.isfinite(v) and (v > low if low_open else v >= low)
-              and (v < high if high_open else v <= high))
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must be a finite number in {lo}{low}, {high}{hi}, "
-                         f"got {value!r}")
-    return float(value)
-
-
 def planted_dataset(n_users: int, n_items: int, rank: int = 8, density: float = 0.03,
                     popularity_exponent: float = 1.0, temperature: float = 0.25,
                     seed=0, *, min_items: int = 5, dispersion: float = 2.0) -> PlantedData:
@@ -152,18 +137,15 @@ def planted_dataset(n_users: int, n_items: int, rank: int = 8, density: float = 
     ValueError
         For arguments outside the ranges above or an unsupported seed type.
     """
-    n_users = _check_positive_int(n_users, "n_users")
-    n_items = _check_positive_int(n_items, "n_items")
-    rank = _check_positive_int(rank, "rank")
-    density = _check_real(density, "density", 0.0, 1.0, low_open=True, high_open=False)
-    popularity_exponent = _check_real(popularity_exponent, "popularity_exponent", 0.0,
-                                      math.inf, low_open=False)
-    temperature = _check_real(temperature, "temperature", 0.0, math.inf, low_open=True)
-    dispersion = _check_real(dispersion, "dispersion", 0.0, math.inf, low_open=True)
-    min_items = _check_positive_int(min_items, "min_items")
-    if min_items > n_items:
-        raise ValueError(f"min_items must be at most n_items={n_items}, got {min_items}")
-    rng = _as_generator(seed)
+    n_users = check_int(n_users, "n_users", low=1)
+    n_items = check_int(n_items, "n_items", low=1)
+    rank = check_int(rank, "rank", low=1)
+    density = check_real(density, "density", low=0.0, high=1.0, include_low=False)
+    popularity_exponent = check_real(popularity_exponent, "popularity_exponent", low=0.0)
+    temperature = check_real(temperature, "temperature", low=0.0, include_low=False)
+    dispersion = check_real(dispersion, "dispersion", low=0.0, include_low=False)
+    min_items = check_int(min_items, "min_items", low=1, high=n_items, high_name="n_items")
+    rng = as_generator(seed)
 
     scale = rank ** -0.25
     user_factors = rng.standard_normal((n_users, rank)) * scale
@@ -200,6 +182,6 @@ def planted_dataset(n_users: int, n_items: int, rank: int = 8, density: float = 
         indices.append(chosen)
     cols = np.concatenate(indices) if indices else np.zeros(0, np.int64)
     rows = np.repeat(np.arange(n_users, dtype=np.int64), n_per_user)
-    matrix = _from_pairs(rows, cols, (n_users, n_items))
+    matrix = interactions_from_pairs(rows, cols, (n_users, n_items))
     return PlantedData(matrix, user_factors, item_factors, item_bias, temperature)
 

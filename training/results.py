@@ -13,18 +13,18 @@ code that produced the row, and when it finished (UTC).
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import math
 import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from simulations.files import atomic_write_text
+
 __all__ = ["RESULT_COLUMNS", "RUN_KEY", "METRIC_COLUMNS", "git_revision", "result_row",
-           "read_results", "has_run", "append_result", "atomic_write_text", "REPOSITORY_ROOT", "RESULTS_DIR"]
+           "read_results", "has_run", "append_result", "REPOSITORY_ROOT", "RESULTS_DIR"]
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPOSITORY_ROOT / "results"
@@ -122,17 +122,3 @@ def append_result(path: str | os.PathLike, row: dict) -> None:
     atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
-    that a reader never sees a half-written file and an error leaves the old file in place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

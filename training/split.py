@@ -16,7 +16,9 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from training.loaders import _csr, to_interactions
+from simulations.rng import as_generator
+from theory.validation import check_choice, check_real
+from training.loaders import canonical_csr, to_interactions
 
 __all__ = [
     "ROUNDING_MODES",
@@ -48,18 +50,6 @@ class Split(NamedTuple):
 # Splitting
 # ---------------------------------------------------------------------------
 
-def _as_generator(seed) -> np.random.Generator:
-    """``np.random.default_rng(seed)`` for the accepted seed types, else ValueError."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, np.random.SeedSequence):
-        return np.random.default_rng(seed)
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return np.random.default_rng(int(seed))
-    raise ValueError("seed must be a non-negative int, a numpy.random.SeedSequence or a "
-                     f"numpy.random.Generator, got {seed!r}")
-
-
 def n_train_items(n_items_per_user, train_fraction: float = 0.8,
                   rounding: str = "half_even") -> np.ndarray:
     """Number of training items per user under a rounding convention.
@@ -80,9 +70,9 @@ def n_train_items(n_items_per_user, train_fraction: float = 0.8,
     -------
     numpy.ndarray of int64
     """
-    f = _check_fraction(train_fraction)
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f"rounding must be one of {ROUNDING_MODES}, got {rounding!r}")
+    f = check_real(train_fraction, "train_fraction", low=0.0, high=1.0, include_low=False,
+                   include_high=False)
+    check_choice(rounding, "rounding", ROUNDING_MODES)
     x = f * np.asarray(n_items_per_user, dtype=np.float64)
     if rounding == "half_even":
         out = np.rint(x)
@@ -93,15 +83,6 @@ def n_train_items(n_items_per_user, train_fraction: float = 0.8,
     else:
         out = np.ceil(x)
     return out.astype(np.int64)
-
-
-def _check_fraction(train_fraction) -> float:
-    if isinstance(train_fraction, bool) or not isinstance(
-            train_fraction, (int, float, np.integer, np.floating)) \
-            or not 0.0 < float(train_fraction) < 1.0:
-        raise ValueError("train_fraction must be a number strictly between 0 and 1, "
-                         f"got {train_fraction!r}")
-    return float(train_fraction)
 
 
 def split_per_user(matrix, train_fraction: float = 0.8, seed=0, *,
@@ -131,9 +112,10 @@ def split_per_user(matrix, train_fraction: float = 0.8, seed=0, *,
         Interaction matrix (validated with :func:`to_interactions`).
     train_fraction : float, optional
         Fraction in (0, 1) of each user's items that go to train. Default 0.8.
-    seed : int, numpy.random.SeedSequence or numpy.random.Generator, optional
-        Seed of ``numpy.random.default_rng``. A Generator is used (and advanced)
-        in place. The split is a deterministic function of the seed and the
+    seed : int, None, numpy.random.SeedSequence or numpy.random.Generator, optional
+        Normalised by :func:`simulations.rng.as_generator` (the package's one seed
+        normaliser): a Generator is used (and advanced) in place; None draws fresh
+        entropy from the operating system (not reproducible). The split is a deterministic function of the seed and the
         matrix (one uniform 64-bit key per interaction in CSR order; each user's
         items with the ``n_train`` smallest keys go to train).
     rounding : {"half_even", "half_up", "floor", "ceil"}, optional
@@ -152,7 +134,7 @@ def split_per_user(matrix, train_fraction: float = 0.8, seed=0, *,
         has an unsupported type, or the matrix is invalid.
     """
     n_train_items(0, train_fraction, rounding)  # validates both arguments
-    rng = _as_generator(seed)
+    rng = as_generator(seed)
     m = to_interactions(matrix)
     n_users = m.shape[0]
     counts = np.diff(m.indptr)
@@ -173,6 +155,6 @@ def split_per_user(matrix, train_fraction: float = 0.8, seed=0, *,
     def part(mask, per_user):
         indptr = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(per_user, out=indptr[1:])
-        return _csr(np.ones(int(indptr[-1]), dtype=bool), m.indices[mask], indptr, m.shape)
+        return canonical_csr(np.ones(int(indptr[-1]), dtype=bool), m.indices[mask], indptr, m.shape)
 
     return Split(part(in_train, n_train), part(~in_train, counts - n_train))
