@@ -36,23 +36,31 @@ import numpy as np
 from numba import njit, prange
 from numba.cpython.unsafe.numbers import trailing_zeros  # the cttz instruction
 
-from simulations.rng import CHUNK_SIZE, MAX_BOUND, chunk_generators, chunk_states, n_chunks
-from simulations.rng import random_bounded, random_bounded_pair
+from simulations.rng import (
+    MAX_BOUND,
+    SeedLike,
+    chunk_bounds,
+    chunk_generators,
+    chunk_states,
+    random_bounded,
+    random_bounded_pair,
+)
+from theory.validation import check_fraction, check_int, check_real
 
 __all__ = [
-    "RankingModel",
-    "Uniform",
-    "Binormal",
-    "StudentT",
-    "HardNegativeMixture",
     "MODELS",
-    "register_model",
-    "get_model",
-    "draw_positions",
-    "positions_scratch",
-    "uniform_positions",
-    "draw_scores",
+    "Binormal",
+    "HardNegativeMixture",
+    "RankingModel",
+    "StudentT",
+    "Uniform",
     "check_sizes",
+    "draw_positions",
+    "draw_scores",
+    "get_model",
+    "positions_scratch",
+    "register_model",
+    "uniform_positions",
 ]
 
 
@@ -73,8 +81,21 @@ class RankingModel(Protocol):
 MODELS: dict[str, type] = {}
 
 
-def register_model(cls):
-    """Class decorator: make ``cls`` available by its ``name`` in :func:`get_model`."""
+def register_model(cls: type) -> type:
+    """Class decorator: make ``cls`` available by its ``name`` in :func:`get_model`.
+
+    Examples
+    --------
+    >>> @register_model
+    ... @dataclass(frozen=True)
+    ... class Shifted:
+    ...     name: ClassVar[str] = "doc_shifted"
+    ...     def draw(self, rng, n_rankings, n_pos, n_neg):
+    ...         return rng.random((n_rankings, n_pos)) + 1, rng.random((n_rankings, n_neg))
+    >>> get_model("doc_shifted")
+    Shifted()
+    >>> del MODELS["doc_shifted"]  # keep the registry as it was
+    """
     if not isinstance(getattr(cls, "name", None), str):
         raise ValueError(f"model class {cls.__name__} needs a string class attribute 'name'")
     if cls.name in MODELS and MODELS[cls.name] is not cls:
@@ -83,8 +104,18 @@ def register_model(cls):
     return cls
 
 
-def get_model(model, **params):
-    """A model instance from a registered name (with parameters) or an instance (as is)."""
+def get_model(model: str | RankingModel, **params) -> RankingModel:
+    """A model instance from a registered name (with parameters) or an instance (as is).
+
+    Examples
+    --------
+    >>> get_model("binormal", mu_low=1.0, mu_high=1.0)
+    Binormal(mu_low=1.0, mu_high=1.0)
+    >>> get_model("gaussian")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: model must be one of ('uniform', 'binormal', ...) or a model object; got 'gaussian'
+    """
     if isinstance(model, str):
         if model not in MODELS:
             raise ValueError(f"model must be one of {tuple(MODELS)} or a model object; got {model!r}")
@@ -97,10 +128,12 @@ def get_model(model, **params):
     return model
 
 
-def _check_mu_range(mu_low, mu_high):
-    if not (np.isfinite(mu_low) and np.isfinite(mu_high)) or mu_low > mu_high:
-        raise ValueError(f"mu_low and mu_high must be finite with mu_low <= mu_high; "
-                         f"got ({mu_low}, {mu_high})")
+def _check_mu_range(mu_low, mu_high) -> None:
+    """Both finite reals (theory.validation.check_real), mu_low <= mu_high."""
+    check_real(mu_low, "mu_low")
+    check_real(mu_high, "mu_high")
+    if mu_low > mu_high:
+        raise ValueError(f"mu_low must be <= mu_high; got ({mu_low}, {mu_high})")
 
 
 @register_model
@@ -110,18 +143,35 @@ class Uniform:
 
     The simulators use the position kernel (:func:`draw_positions`); ``draw`` gives the same
     law as scores (i.i.d. U(0, 1) for every item), for score-based code paths and checks.
+
+    Examples
+    --------
+    >>> pos, neg = Uniform().draw(np.random.default_rng(0), 4, 2, 3)
+    >>> pos.shape, neg.shape, bool(((0 <= pos) & (pos < 1)).all())
+    ((4, 2), (4, 3), True)
     """
 
     name: ClassVar[str] = "uniform"
 
-    def draw(self, rng, n_rankings, n_pos, n_neg):
+    def draw(self, rng: np.random.Generator, n_rankings: int, n_pos: int,
+             n_neg: int) -> tuple[np.ndarray, np.ndarray]:
         return rng.random((n_rankings, n_pos)), rng.random((n_rankings, n_neg))
 
 
 @register_model
 @dataclass(frozen=True)
 class Binormal:
-    """Negatives N(0, 1), positives N(mu, 1), mu ~ U[mu_low, mu_high] per ranking."""
+    """Negatives N(0, 1), positives N(mu, 1), mu ~ U[mu_low, mu_high] per ranking.
+
+    Examples
+    --------
+    With mu fixed at 2 the mean gap between positive and negative scores is 2 (standard
+    error sqrt(2 / 20000) = 0.01; the tolerance is 5 of them):
+
+    >>> pos, neg = Binormal(2.0, 2.0).draw(np.random.default_rng(0), 20_000, 1, 1)
+    >>> bool(abs((pos - neg).mean() - 2.0) < 0.05)
+    True
+    """
 
     mu_low: float = 0.0
     mu_high: float = 2.0
@@ -130,7 +180,8 @@ class Binormal:
     def __post_init__(self):
         _check_mu_range(self.mu_low, self.mu_high)
 
-    def draw(self, rng, n_rankings, n_pos, n_neg):
+    def draw(self, rng: np.random.Generator, n_rankings: int, n_pos: int,
+             n_neg: int) -> tuple[np.ndarray, np.ndarray]:
         mu = rng.uniform(self.mu_low, self.mu_high, size=(n_rankings, 1))
         pos = rng.standard_normal((n_rankings, n_pos))
         pos += mu
@@ -140,7 +191,15 @@ class Binormal:
 @register_model
 @dataclass(frozen=True)
 class StudentT:
-    """Negatives t_df, positives mu + t_df, mu ~ U[mu_low, mu_high] per ranking (heavy tails)."""
+    """Negatives t_df, positives mu + t_df, mu ~ U[mu_low, mu_high] per ranking (heavy tails).
+
+    Examples
+    --------
+    >>> StudentT(df=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: df must be a number in (0.0, inf); got 0.0
+    """
 
     df: float = 3.0
     mu_low: float = 0.0
@@ -148,11 +207,11 @@ class StudentT:
     name: ClassVar[str] = "student_t"
 
     def __post_init__(self):
-        if not (self.df > 0 and np.isfinite(self.df)):
-            raise ValueError(f"df must be a finite number > 0; got {self.df}")
+        check_real(self.df, "df", low=0.0, include_low=False)
         _check_mu_range(self.mu_low, self.mu_high)
 
-    def draw(self, rng, n_rankings, n_pos, n_neg):
+    def draw(self, rng: np.random.Generator, n_rankings: int, n_pos: int,
+             n_neg: int) -> tuple[np.ndarray, np.ndarray]:
         mu = rng.uniform(self.mu_low, self.mu_high, size=(n_rankings, 1))
         pos = rng.standard_t(self.df, (n_rankings, n_pos))
         pos += mu
@@ -162,7 +221,17 @@ class StudentT:
 @register_model
 @dataclass(frozen=True)
 class HardNegativeMixture:
-    """Positives N(mu, 1); negatives N(mu, 1) with probability hard_fraction, else N(0, 1)."""
+    """Positives N(mu, 1); negatives N(mu, 1) with probability hard_fraction, else N(0, 1).
+
+    Examples
+    --------
+    With every negative hard, negatives and positives share one law (mean gap 0, standard
+    error sqrt(2 / 20000) = 0.01; the tolerance is 5 of them):
+
+    >>> pos, neg = HardNegativeMixture(1.0, 3.0, 3.0).draw(np.random.default_rng(1), 20_000, 1, 1)
+    >>> bool(abs((pos - neg).mean()) < 0.05)
+    True
+    """
 
     hard_fraction: float = 0.1
     mu_low: float = 0.0
@@ -170,11 +239,11 @@ class HardNegativeMixture:
     name: ClassVar[str] = "mixture"
 
     def __post_init__(self):
-        if not 0.0 <= self.hard_fraction <= 1.0:
-            raise ValueError(f"hard_fraction must be in [0, 1]; got {self.hard_fraction}")
+        check_fraction(self.hard_fraction, "hard_fraction", allow_zero=True)
         _check_mu_range(self.mu_low, self.mu_high)
 
-    def draw(self, rng, n_rankings, n_pos, n_neg):
+    def draw(self, rng: np.random.Generator, n_rankings: int, n_pos: int,
+             n_neg: int) -> tuple[np.ndarray, np.ndarray]:
         mu = rng.uniform(self.mu_low, self.mu_high, size=(n_rankings, 1))
         pos = rng.standard_normal((n_rankings, n_pos))
         pos += mu
@@ -186,19 +255,22 @@ class HardNegativeMixture:
 # --------------------------------------------------------------------------------------
 # Validation shared with simulations.correlation
 # --------------------------------------------------------------------------------------
-def _check_int(value, name, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
-    return int(value)
+def check_sizes(n_pos: int, n_neg: int, n_rankings: int,
+                min_rankings: int = 1) -> tuple[int, int, int]:
+    """Validate (n_pos, n_neg, n_rankings); ValueError naming the bad argument.
 
-
-def check_sizes(n_pos, n_neg, n_rankings, min_rankings=1):
-    """Validate (n_pos, n_neg, n_rankings); ValueError naming the bad argument."""
-    n_pos = _check_int(n_pos, "n_pos", 1)
-    n_neg = _check_int(n_neg, "n_neg", 1)
-    n_rankings = _check_int(n_rankings, "n_rankings", min_rankings)
+    Examples
+    --------
+    >>> check_sizes(200, 800, np.int64(1000))
+    (200, 800, 1000)
+    >>> check_sizes(200, 0, 1000)
+    Traceback (most recent call last):
+    ...
+    ValueError: n_neg must be an integer >= 1; got 0
+    """
+    n_pos = check_int(n_pos, "n_pos", low=1)
+    n_neg = check_int(n_neg, "n_neg", low=1)
+    n_rankings = check_int(n_rankings, "n_rankings", low=min_rankings)
     if n_pos + n_neg > MAX_BOUND:
         raise ValueError(f"n_pos + n_neg must be <= 2**32; got {n_pos + n_neg}")
     return n_pos, n_neg, n_rankings
@@ -208,7 +280,13 @@ def check_sizes(n_pos, n_neg, n_rankings, min_rankings=1):
 # Uniform rankings: positions of the positives
 # --------------------------------------------------------------------------------------
 def positions_scratch(n_items: int) -> np.ndarray:
-    """Zeroed scratch for :func:`draw_positions`: 64 bytes (8 uint64 words) per 64 ranks."""
+    """Zeroed scratch for :func:`draw_positions`: 64 bytes (8 uint64 words) per 64 ranks.
+
+    Examples
+    --------
+    >>> positions_scratch(65).shape
+    (16,)
+    """
     return np.zeros(8 * ((int(n_items) + 63) >> 6), np.uint64)
 
 
@@ -230,7 +308,8 @@ def _floyd_pair_step(state, j, marks_bytes, words, dense):
 
 
 @njit(cache=True, inline="always")
-def draw_positions(state, n_pos, n_items, scratch, positions):
+def draw_positions(state: np.ndarray, n_pos: int, n_items: int, scratch: np.ndarray,
+                   positions: np.ndarray) -> int:
     """Draw the ranks of ``n_pos`` positives among ``n_items``, uniformly, ascending.
 
     Floyd's algorithm marks a uniformly random d-subset of the ranks with d bounded draws,
@@ -249,6 +328,19 @@ def draw_positions(state, n_pos, n_items, scratch, positions):
     scratch : :func:`positions_scratch` (n_items): zero on entry and on return.
     positions : int64 array of length >= n_pos; its first n_pos entries are written.
     Returns the number of positions written (n_pos).
+
+    Examples
+    --------
+    The kernel behind :func:`uniform_positions` (chunk 0 of seed 3 starts from
+    ``chunk_states(3, 1)[0]``):
+
+    >>> first_rows = uniform_positions(3, 7, 2, seed=3)
+    >>> from simulations.rng import chunk_states
+    >>> state, positions = chunk_states(3, 1)[0].copy(), np.empty(3, np.int64)
+    >>> draw_positions(state, 3, 10, positions_scratch(10), positions)
+    3
+    >>> bool((positions == first_rows[0]).all())
+    True
     """
     one = np.uint64(1)
     n_neg = n_items - n_pos
@@ -303,24 +395,40 @@ def _positions_kernel(states, bounds, n_pos, n_items, out):
             out[r, :] = positions[:n_pos]
 
 
-def uniform_positions(n_pos, n_neg, n_rankings, seed=0):
+def uniform_positions(n_pos: int, n_neg: int, n_rankings: int, seed: SeedLike = 0) -> np.ndarray:
     """The 0-based ranks (0 = top) of the positives of uniformly random rankings.
 
     Returns ``int64[n_rankings, n_pos]``, each row ascending: exactly the rankings that
     :func:`simulations.correlation.topk_correlations` draws for ``model="uniform"`` with the
     same ``seed``.
+
+    Examples
+    --------
+    >>> pos = uniform_positions(2, 3, 4, seed=0)
+    >>> pos.shape, bool((pos[:, 0] < pos[:, 1]).all()), bool(((0 <= pos) & (pos < 5)).all())
+    ((4, 2), True, True)
     """
     n_pos, n_neg, n_rankings = check_sizes(n_pos, n_neg, n_rankings)
-    n_ch = n_chunks(n_rankings)
-    states = chunk_states(seed, n_ch)
-    bounds = np.minimum(np.arange(n_ch + 1, dtype=np.int64) * CHUNK_SIZE, n_rankings)
+    bounds = chunk_bounds(n_rankings)
+    states = chunk_states(seed, bounds.size - 1)
     out = np.empty((n_rankings, n_pos), np.int64)
     _positions_kernel(states, bounds, n_pos, n_pos + n_neg, out)
     return out
 
 
-def check_draw(model, pos, neg, rows, n_pos, n_neg):
-    """Validate a model's draw: shapes and finite float values; returns float64 arrays."""
+def check_draw(model: RankingModel | str, pos, neg, rows: int, n_pos: int,
+               n_neg: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a model's draw: shapes and finite float values; returns float64 arrays.
+
+    Examples
+    --------
+    >>> check_draw("m", [[1]], [[0, 2]], 1, 1, 2)[1]
+    array([[0., 2.]])
+    >>> check_draw("m", [[1]], [[0, 2]], 1, 1, 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: model 'm': draw must return arrays of shapes (1, 1) and (1, 3); got (1, 1) and (1, 2)
+    """
     pos = np.asarray(pos, dtype=np.float64)
     neg = np.asarray(neg, dtype=np.float64)
     if pos.shape != (rows, n_pos) or neg.shape != (rows, n_neg):
@@ -331,20 +439,33 @@ def check_draw(model, pos, neg, rows, n_pos, n_neg):
     return pos, neg
 
 
-def draw_scores(model, n_pos, n_neg, n_rankings, seed=0):
+def draw_scores(model: str | RankingModel, n_pos: int, n_neg: int, n_rankings: int,
+                seed: SeedLike = 0) -> tuple[np.ndarray, np.ndarray]:
     """Scores of ``n_rankings`` rankings from a score model, chunk by chunk.
 
     Returns ``(pos_scores, neg_scores)`` of shapes (n_rankings, n_pos) and (n_rankings,
     n_neg): the scores :func:`simulations.correlation.topk_correlations` ranks for this
     model and seed (one numpy Generator per fixed chunk).
+
+    Examples
+    --------
+    Chunk 0 draws from the PCG64 Generator of :func:`simulations.rng.chunk_generators`:
+
+    >>> pos, neg = draw_scores("binormal", 2, 3, 5, seed=1)
+    >>> pos.shape, neg.shape
+    ((5, 2), (5, 3))
+    >>> from simulations.rng import chunk_generators
+    >>> ref_pos, ref_neg = Binormal().draw(chunk_generators(1, 1)[0], 5, 2, 3)
+    >>> bool((pos == ref_pos).all() and (neg == ref_neg).all())
+    True
     """
     model = get_model(model)
     n_pos, n_neg, n_rankings = check_sizes(n_pos, n_neg, n_rankings)
-    n_ch = n_chunks(n_rankings)
+    bounds = chunk_bounds(n_rankings)
     pos_all = np.empty((n_rankings, n_pos))
     neg_all = np.empty((n_rankings, n_neg))
-    for chunk, gen in enumerate(chunk_generators(seed, n_ch)):
-        lo, hi = chunk * CHUNK_SIZE, min(n_rankings, (chunk + 1) * CHUNK_SIZE)
+    for chunk, gen in enumerate(chunk_generators(seed, bounds.size - 1)):
+        lo, hi = int(bounds[chunk]), int(bounds[chunk + 1])
         pos, neg = check_draw(model, *model.draw(gen, hi - lo, n_pos, n_neg), hi - lo, n_pos, n_neg)
         pos_all[lo:hi] = pos
         neg_all[lo:hi] = neg

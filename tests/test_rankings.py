@@ -83,7 +83,6 @@ def test_positions_reproducible_chunk_aligned_and_seed_dependent():
 
 
 def test_draw_positions_leaves_scratch_clean():
-    positions = np.empty(70, np.int64)
     state = xoshiro_state(0)
     for n_pos, n_items in ((3, 100), (70, 100), (40, 100), (5, 1000), (995, 1000)):
         scratch = RK.positions_scratch(n_items)  # dense (bytes) and sparse (bits) layouts
@@ -153,6 +152,19 @@ def test_registry_and_errors():
         RK.StudentT(df=0.0)
     with pytest.raises(ValueError, match="hard_fraction"):
         RK.HardNegativeMixture(hard_fraction=1.5)
+    # The shared checks of theory.validation: types, NaN and infinities, naming the argument.
+    for make, name in [(lambda: RK.Binormal("0", 1.0), "mu_low"),
+                       (lambda: RK.Binormal(0.0, float("nan")), "mu_high"),
+                       (lambda: RK.StudentT(df=float("inf")), "df"),
+                       (lambda: RK.StudentT(df=True), "df"),
+                       (lambda: RK.HardNegativeMixture(hard_fraction=-0.1), "hard_fraction"),
+                       (lambda: RK.check_sizes(3, 4, 0), "n_rankings"),
+                       (lambda: RK.check_sizes(3.0, 4, 5), "n_pos")]:
+        with pytest.raises(ValueError, match=name):
+            make()
+    assert RK.HardNegativeMixture(hard_fraction=0.0).hard_fraction == 0.0  # both ends allowed
+    assert RK.HardNegativeMixture(hard_fraction=1).hard_fraction == 1
+    assert RK.check_sizes(np.int64(3), 4, 5) == (3, 4, 5)
 
 
 def test_binormal_moments():

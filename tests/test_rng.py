@@ -199,6 +199,106 @@ def test_chunk_streams_are_distinct_and_uncorrelated():
     assert len(np.unique(streams[:, :100])) == 800
 
 
+# ======================================================================================
+# The vectorised SeedSequence children against numpy's own SeedSequence (the oracle)
+# ======================================================================================
+def numpy_child_states(entropy, key, n, first=0, pool_size=4):
+    """One numpy SeedSequence per child: the reference that spawn_states must equal bit for bit."""
+    rows = [np.random.SeedSequence(entropy, spawn_key=tuple(key) + (i,), pool_size=pool_size)
+            .generate_state(4, np.uint64) for i in range(first, first + n)]
+    return np.array(rows, dtype=np.uint64).reshape(n, 4)
+
+
+ENTROPIES = [0, 1, 2**32 - 1, 2**32, 2**64 + 5, 2**200, 12345678901234567890123, [], [7],
+             [1, 2, 3], [2**64 - 1, 0, 5, 2**33], list(range(9)),
+             np.array([5, 6], np.uint32), np.array([2**40, 3], np.int64)]
+KEYS = [(), (0,), (7, 0), (2**32 - 1, 0), (2**40, 3), (1, 2, 3, 4, 5, 6)]
+
+
+@pytest.mark.parametrize("pool_size", [4, 5, 8])
+@pytest.mark.parametrize("key", KEYS)
+def test_spawn_states_equal_numpy_seed_sequences(key, pool_size):
+    for entropy in ENTROPIES:
+        got = R.spawn_states(entropy, key, 12, first=3, pool_size=pool_size)
+        assert np.array_equal(got, numpy_child_states(entropy, key, 12, 3, pool_size)), entropy
+
+
+def _chunk_reference(root, n, first=0, branch=()):
+    key = tuple(root.spawn_key) + tuple(branch) + (0,)
+    return numpy_child_states(root.entropy, key, n, first, root.pool_size)
+
+
+def _generator_root(seed):
+    words = np.random.default_rng(seed).integers(0, 2**64, size=4, dtype=np.uint64)
+    return np.random.SeedSequence([int(w) for w in words])  # as documented for a Generator seed
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**32 - 1, 2**32, 2**64 + 5, 2**200, np.uint64(2**63)])
+def test_chunk_states_of_int_seeds_equal_numpy_children(seed):
+    root = np.random.SeedSequence(int(seed))
+    for n, first in [(1, 0), (5, 0), (70, 3), (3, 123_456)]:
+        assert np.array_equal(R.chunk_states(seed, n, first), _chunk_reference(root, n, first))
+
+
+def test_chunk_states_of_other_roots_equal_numpy_children():
+    roots = [np.random.SeedSequence(9, spawn_key=(3, 4)),
+             np.random.SeedSequence([1, 2**40], spawn_key=(2**33,)),
+             np.random.SeedSequence(2**100, pool_size=8),
+             np.random.SeedSequence(),  # fresh 128-bit OS entropy
+             np.random.SeedSequence(0).spawn(3)[2]]
+    for root in roots:
+        assert np.array_equal(R.chunk_states(root, 40, 2), _chunk_reference(root, 40, 2))
+    for seed in (5, 6, 2**40):  # Generator seeds: the root drawn from the generator
+        got = R.chunk_states(np.random.default_rng(seed), 30, 1)
+        assert np.array_equal(got, _chunk_reference(_generator_root(seed), 30, 1))
+
+
+def test_chunk_states_ten_thousand_chunks():
+    root = np.random.SeedSequence(2024)
+    assert np.array_equal(R.chunk_states(2024, 10_000), _chunk_reference(root, 10_000))
+
+
+def test_chunk_states_under_a_branch():
+    root = np.random.SeedSequence(77, spawn_key=(5,))
+    for branch in [(1,), (2, 0), (2, 1), (3, 2**32 + 1)]:
+        got = R.chunk_states(root, 16, 4, branch=branch)
+        assert np.array_equal(got, _chunk_reference(root, 16, 4, branch))
+        gens = R.chunk_generators(root, 2, 4, branch=branch)
+        state = gens[1].bit_generator.seed_seq.generate_state(4, np.uint64)
+        assert np.array_equal(state, got[1])
+        assert [ss.spawn_key for ss in R.chunk_seed_sequences(root, 2, 4, branch=branch)] == [
+            (5, *branch, 0, 4), (5, *branch, 0, 5)]
+    # Branches never share a stream with each other or with the plain chunks.
+    states = {tuple(row) for b in [(), (1,), (2, 0), (2, 1)]
+              for row in R.chunk_states(root, 50, branch=b).tolist()}
+    assert len(states) == 200
+
+
+def test_fallback_to_numpy_matches():
+    # String entropy and chunk indices of two 32-bit words go through numpy's SeedSequence.
+    root = np.random.SeedSequence(["0x1f", 3])
+    assert np.array_equal(R.chunk_states(root, 6), _chunk_reference(root, 6))
+    first = 2**32 - 3
+    assert np.array_equal(R.chunk_states(8, 6, first),
+                          _chunk_reference(np.random.SeedSequence(8), 6, first))
+
+
+def test_seeding_argument_errors():
+    for kwargs, name in [({"n": -1}, "n"), ({"n": 2.0}, "n"), ({"first": -1}, "first"),
+                         ({"branch": (-1,)}, "branch"), ({"branch": 3}, "branch"),
+                         ({"branch": ("a",)}, "branch")]:
+        args = {"seed": 1, "n": 2, **kwargs}
+        with pytest.raises(ValueError, match=name):
+            R.chunk_states(**args)
+    with pytest.raises(ValueError, match="spawn_key"):
+        R.spawn_states(1, 5, 2)
+    with pytest.raises(ValueError, match="pool_size"):
+        R.spawn_states(1, (), 2, pool_size=3)
+    with pytest.raises(ValueError, match="seed"):
+        R.chunk_states(-2, 2)
+    assert R.chunk_states(1, 0).shape == (0, 4)
+
+
 def test_chunk_layout():
     assert R.n_chunks(1) == 1 and R.n_chunks(R.CHUNK_SIZE) == 1 and R.n_chunks(R.CHUNK_SIZE + 1) == 2
     assert R.chunk_bounds(2500).tolist() == [0, 1024, 2048, 2500]
