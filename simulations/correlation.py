@@ -41,7 +41,10 @@ bootstrap repeats that for every replicate (use it at moderate sizes).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -51,34 +54,48 @@ import pandas as pd
 import scipy.stats
 from numba import njit, prange
 
-from simulations.rankings import (Uniform, check_draw, check_sizes, draw_positions, get_model)
-from simulations.rng import (CHUNK_SIZE, as_seed_sequence, branch_seed_sequence, chunk_generators,
-                             chunk_states, n_chunks)
-from theory.metrics import (SENTINELS, area_curve_row, blocks_from_positions, blocks_from_row,
-                            discount_table, topk_row, untied_row)
+from simulations.rankings import Uniform, check_draw, check_sizes, draw_positions, get_model
+from simulations.rng import CHUNK_SIZE, as_seed_sequence, branch_seed_sequence, chunk_generators, chunk_states, n_chunks
+from theory.metrics import (
+    RANK_SOURCES,
+    SENTINELS,
+    TOPK_METRICS,
+    TOPK_SOURCES,
+    area_curve_row,
+    blocks_from_positions,
+    blocks_from_row,
+    discount_table,
+    topk_denominator,
+    topk_rank_row,
+    topk_row,
+    untied_row,
+)
+from theory.validation import check_array, check_betas, check_choice, check_grid, check_int, check_ks, check_real
 
 __all__ = [
-    "METRICS",
     "METHODS",
+    "METRICS",
     "PARTIALS",
     "WAVE_CHUNKS",
+    "RankingSample",
     "default_betas",
-    "topk_correlations",
     "peak_betas",
     "ranking_sample",
-    "RankingSample",
     "separation_sweep",
+    "topk_correlations",
 ]
 
-METRICS = ("precision", "recall", "ndcg", "hit_rate")
+#: Top-K metrics of the study: every row of theory.metrics.TOPK_METRICS (the one table).
+METRICS = tuple(TOPK_METRICS)
 METHODS = ("pearson", "spearman", "kendall")
 PARTIALS = ("opauc", "llpauc", "tpauc")
 
 #: Chunks per wave (the unit of parallel work between two merges / progress updates).
 WAVE_CHUNKS = 64
 
-# Top-K quantity read from topk_row's outputs: 0 = hits, 1 = DCG, 2 = P(hit).
-_SOURCE = {"precision": 0, "recall": 0, "ndcg": 1, "hit_rate": 2}
+# Rows of a ranking's ``topk`` scratch, in the order of theory.metrics.TOPK_SOURCES:
+# topk_row fills rows 0-2 (hits, DCG, P(hit)), topk_rank_row rows 3-4 (RR, AP sum).
+_N_SOURCES = len(TOPK_SOURCES)
 
 
 # ======================================================================================
@@ -97,9 +114,10 @@ def _fill_values(area, topk, x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_sca
 
 
 @njit(cache=True, nogil=True)
-def _row_values(block_pos, block_neg, nb, n_neg, betas, levels, ks, discounts, area, topk,
+def _row_values(block_pos, block_neg, nb, n_neg, betas, levels, ks, discounts, rank, area, topk,
                 x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale, x_out, y_out):
-    """Every requested value of one ranking from its blocks (theory.metrics kernels)."""
+    """Every requested value of one ranking from its blocks (theory.metrics kernels);
+    ``rank``: also the reciprocal rank and AP sum (topk_rank_row)."""
     for lv in range(levels.shape[0]):
         area_curve_row(block_pos, block_neg, nb, n_neg, betas, levels[lv], area[lv])
     # Only the blocks that cover the top max(ks) ranks matter to the Top-K quantities.
@@ -110,6 +128,8 @@ def _row_values(block_pos, block_neg, nb, n_neg, betas, levels, ks, discounts, a
         covered += block_pos[nbk] + block_neg[nbk]
         nbk += 1
     topk_row(block_pos, block_neg, nbk, ks, discounts, topk[0], topk[1], topk[2])
+    if rank:
+        topk_rank_row(block_pos, block_neg, nbk, ks, topk[3], topk[4])
     _fill_values(area, topk, x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale, x_out, y_out)
 
 
@@ -141,7 +161,7 @@ def _chunk_moments(X, Y, mean_x, mean_y, m2x, m2y, cxy):
 
 
 @njit(parallel=True, cache=True)
-def _uniform_wave(states, bounds, n_pos, n_neg, betas, levels, ks, discounts,
+def _uniform_wave(states, bounds, n_pos, n_neg, betas, levels, ks, discounts, rank,
                   x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale,
                   store, store_x, store_y, mean_x, mean_y, m2x, m2y, cxy):
     """Uniform rankings: draw positions, blocks, values and chunk moments, per chunk."""
@@ -155,7 +175,7 @@ def _uniform_wave(states, bounds, n_pos, n_neg, betas, levels, ks, discounts,
         block_pos = np.empty(n_items + 1, np.int64)
         block_neg = np.empty(n_items + 1, np.int64)
         area = np.zeros((levels.shape[0], betas.shape[0]))
-        topk = np.zeros((3, ks.shape[0]))
+        topk = np.zeros((_N_SOURCES, ks.shape[0]))
         lo = bounds[chunk]
         hi = bounds[chunk + 1]
         X = np.empty((hi - lo, nx))
@@ -169,12 +189,15 @@ def _uniform_wave(states, bounds, n_pos, n_neg, betas, levels, ks, discounts,
                            topk[0], topk[1])
                 for c in range(ks.shape[0]):
                     topk[2, c] = 1.0 if topk[0, c] > 0.0 else 0.0
+                if rank:
+                    nb = blocks_from_positions(positions, n_pos, n_items, block_pos, block_neg)
+                    topk_rank_row(block_pos, block_neg, nb, ks, topk[3], topk[4])
                 _fill_values(area, topk, x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale,
                              X[r], Y[r])
             else:
                 nb = blocks_from_positions(positions, n_pos, n_items, block_pos, block_neg)
-                _row_values(block_pos, block_neg, nb, n_neg, betas, levels, ks, discounts, area,
-                            topk, x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale, X[r], Y[r])
+                _row_values(block_pos, block_neg, nb, n_neg, betas, levels, ks, discounts, rank,
+                            area, topk, x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale, X[r], Y[r])
         _chunk_moments(X, Y, mean_x[chunk], mean_y[chunk], m2x[chunk], m2y[chunk], cxy[chunk])
         if store:
             for r in range(hi - lo):
@@ -185,7 +208,7 @@ def _uniform_wave(states, bounds, n_pos, n_neg, betas, levels, ks, discounts,
 
 
 @njit(cache=True, nogil=True)
-def _score_chunk(scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts,
+def _score_chunk(scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts, rank,
                  x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale, X, Y,
                  mean_x, mean_y, m2x, m2y, cxy):
     """Score rankings of one chunk: blocks (negatives bucketed between sorted positives),
@@ -196,12 +219,12 @@ def _score_chunk(scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts
     block_pos = np.empty(n_items + 1, np.int64)
     block_neg = np.empty(n_items + 1, np.int64)
     area = np.zeros((levels.shape[0], betas.shape[0]))
-    topk = np.zeros((3, ks.shape[0]))
+    topk = np.zeros((_N_SOURCES, ks.shape[0]))
     for r in range(n_rows):
         nb, n_neg = blocks_from_row(scores[r], labels, pos_sorted[r], n_pos, grid, counts,
                                     block_pos, block_neg)
-        _row_values(block_pos, block_neg, nb, n_neg, betas, levels, ks, discounts, area, topk,
-                    x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale, X[r], Y[r])
+        _row_values(block_pos, block_neg, nb, n_neg, betas, levels, ks, discounts, rank, area,
+                    topk, x_plus, x_minus, x_beta, x_scale, y_src, y_k, y_scale, X[r], Y[r])
     _chunk_moments(X, Y, mean_x, mean_y, m2x, m2y, cxy)
 
 
@@ -238,6 +261,13 @@ def _merge_moments(total_n, mean_x, mean_y, m2x, m2y, cxy,
 # ======================================================================================
 @dataclass
 class _Spec:
+    """A checked study configuration and its column layout.
+
+    x columns (partial AUCs): value = (area[x_plus] - area[x_minus] if x_minus >= 0) at beta
+    index x_beta, times x_scale; y columns (Top-K): topk[y_src, y_k] * y_scale, with the
+    source and the scale read from theory.metrics.TOPK_METRICS.
+    """
+
     n_pos: int
     n_neg: int
     betas: np.ndarray
@@ -250,61 +280,68 @@ class _Spec:
     y_labels: list = field(init=False)
 
     def __post_init__(self):
-        n_pos, n_neg = self.n_pos, self.n_neg
-        pairs = float(n_pos) * n_neg
-        need_alpha = any(p in ("llpauc", "tpauc") for p in self.partial)
-        level_values = []
-        if "opauc" in self.partial or "llpauc" in self.partial:
-            level_values.append(0.0)
-        if need_alpha:
-            level_values.extend(float(a) * n_pos for a in self.alphas)
-        self.levels = np.asarray(level_values, dtype=np.float64)
-        zero = 0 if ("opauc" in self.partial or "llpauc" in self.partial) else -1
-        first_alpha = zero + 1
-        x_plus, x_minus, x_beta, x_scale, x_labels = [], [], [], [], []
+        self.levels = self._levels()
+        self._x_columns()
+        self.discounts = discount_table(int(self.ks[-1]))
+        self._y_columns()
+
+    @property
+    def _zero_level(self):
+        """Index of TPR level 0 (OPAUC's area) in ``levels``, or -1 when not computed."""
+        return 0 if ("opauc" in self.partial or "llpauc" in self.partial) else -1
+
+    def _levels(self):
+        """TPR levels in positive counts: 0 (OPAUC, LLPAUC), then alpha * n_pos per alpha."""
+        values = [0.0] if self._zero_level == 0 else []
+        if any(p in ("llpauc", "tpauc") for p in self.partial):
+            values.extend(float(a) * self.n_pos for a in self.alphas)
+        return np.asarray(values, dtype=np.float64)
+
+    def _x_column(self, family, a_index, alpha, beta):
+        """(plus, minus, scale) of one partial-AUC column; scale = 1 / (largest possible
+        area), in pair counts."""
+        pairs = float(self.n_pos) * self.n_neg
+        zero = self._zero_level
+        if family == "opauc":
+            return zero, -1, 1.0 / (pairs * beta)
+        if family == "tpauc":
+            return zero + 1 + a_index, -1, 1.0 / (pairs * beta * (1.0 - alpha))
+        # llpauc = OPAUC area - TPAUC area at the same alpha
+        return zero, zero + 1 + a_index, 1.0 / (pairs * beta * alpha)
+
+    def _x_columns(self):
+        columns, labels = [], []
         for family in self.partial:
             alphas = [np.nan] if family == "opauc" else list(self.alphas)
             for a_index, alpha in enumerate(alphas):
                 for b_index, beta in enumerate(self.betas):
-                    # scale = 1 / (largest possible area), in pair counts
-                    if family == "opauc":
-                        plus, minus, scale = zero, -1, 1.0 / (pairs * beta)
-                    elif family == "tpauc":
-                        plus, minus = first_alpha + a_index, -1
-                        scale = 1.0 / (pairs * beta * (1.0 - alpha))
-                    else:  # llpauc = OPAUC area - TPAUC area at the same alpha
-                        plus, minus = zero, first_alpha + a_index
-                        scale = 1.0 / (pairs * beta * alpha)
-                    x_plus.append(plus)
-                    x_minus.append(minus)
-                    x_beta.append(b_index)
-                    x_scale.append(scale)
-                    x_labels.append((family, alpha, float(beta)))
-        self.x_plus = np.asarray(x_plus, np.int64)
-        self.x_minus = np.asarray(x_minus, np.int64)
-        self.x_beta = np.asarray(x_beta, np.int64)
-        self.x_scale = np.asarray(x_scale, np.float64)
-        self.x_labels = x_labels
-        self.discounts = discount_table(int(self.ks[-1]))
-        y_src, y_k, y_scale, y_labels = [], [], [], []
-        for metric in self.metrics:
+                    plus, minus, scale = self._x_column(family, a_index, alpha, beta)
+                    columns.append((plus, minus, b_index, scale))
+                    labels.append((family, alpha, float(beta)))
+        plus, minus, beta_index, scale = zip(*columns)
+        self.x_plus = np.asarray(plus, np.int64)
+        self.x_minus = np.asarray(minus, np.int64)
+        self.x_beta = np.asarray(beta_index, np.int64)
+        self.x_scale = np.asarray(scale, np.float64)
+        self.x_labels = labels
+
+    def _y_columns(self):
+        """One column per (metric, k): its source row and 1 / its denominator (the table's)."""
+        y_src, y_k, y_scale, labels = [], [], [], []
+        for name in self.metrics:
+            metric = TOPK_METRICS[name]
             for k_index, k in enumerate(self.ks):
-                if metric == "precision":
-                    scale = 1.0 / k
-                elif metric == "recall":
-                    scale = 1.0 / n_pos
-                elif metric == "ndcg":
-                    scale = 1.0 / self.discounts[min(n_pos, int(k))]
-                else:
-                    scale = 1.0
-                y_src.append(_SOURCE[metric])
+                denominator = topk_denominator(metric.normalization, int(k), self.n_pos,
+                                               self.discounts)
+                y_src.append(TOPK_SOURCES.index(metric.source))
                 y_k.append(k_index)
-                y_scale.append(scale)
-                y_labels.append((metric, int(k)))
+                y_scale.append(1.0 / denominator)
+                labels.append((name, int(k)))
         self.y_src = np.asarray(y_src, np.int64)
         self.y_k = np.asarray(y_k, np.int64)
         self.y_scale = np.asarray(y_scale, np.float64)
-        self.y_labels = y_labels
+        self.y_labels = labels
+        self.rank = any(TOPK_METRICS[m].source in RANK_SOURCES for m in self.metrics)
 
     @property
     def nx(self):
@@ -315,75 +352,43 @@ class _Spec:
         return len(self.y_labels)
 
     def kernel_args(self):
-        return (self.betas, self.levels, self.ks, self.discounts, self.x_plus, self.x_minus,
-                self.x_beta, self.x_scale, self.y_src, self.y_k, self.y_scale)
+        return (self.betas, self.levels, self.ks, self.discounts, self.rank, self.x_plus,
+                self.x_minus, self.x_beta, self.x_scale, self.y_src, self.y_k, self.y_scale)
 
 
 def default_betas(n_neg: int, n: int = 41) -> np.ndarray:
-    """``n`` log-spaced betas from 1 / n_neg (one negative) to 1 (AUC), inclusive."""
-    n_neg = int(n_neg)
-    if n_neg < 1:
-        raise ValueError(f"n_neg must be an integer >= 1; got {n_neg}")
+    """``n`` log-spaced betas from 1 / n_neg (one negative) to 1 (AUC), inclusive.
+
+    Examples
+    --------
+    >>> default_betas(100, 3)
+    array([0.01, 0.1 , 1.  ])
+    """
+    n_neg = check_int(n_neg, "n_neg", low=1, integral_floats=True)
     if n_neg == 1:
         return np.ones(1)
-    return np.geomspace(1.0 / n_neg, 1.0, int(n))
+    return np.geomspace(1.0 / n_neg, 1.0, check_int(n, "n", low=1, integral_floats=True))
 
 
-def _as_tuple(value, name, allowed):
-    values = (value,) if isinstance(value, str) else tuple(value)
-    if not values:
-        raise ValueError(f"{name} must name at least one of {allowed}")
-    for v in values:
-        if v not in allowed:
-            raise ValueError(f"{name} must be among {allowed}; got {v!r}")
-    return tuple(dict.fromkeys(values))  # unique, order kept
+def _names(values, name, allowed):
+    """The names among ``allowed`` (a string or a sequence), duplicates dropped, order kept."""
+    checked = check_grid(values, name, functools.partial(check_choice, allowed=allowed),
+                         dtype=object)
+    return tuple(dict.fromkeys(checked.tolist()))
 
 
-def _check_ks(ks, n_items):
-    arr = np.atleast_1d(np.asarray(ks))
-    if arr.size == 0 or arr.ndim != 1:
-        raise ValueError("ks must be a non-empty 1-D sequence of integers")
-    for k in arr:
-        if isinstance(k, (bool, np.bool_)) or not np.issubdtype(np.asarray(k).dtype, np.integer):
-            raise ValueError(f"ks must hold integers >= 1; got {k!r}")
-        if k < 1 or k > n_items:
-            raise ValueError(f"ks must be in [1, n_pos + n_neg = {n_items}]; got {int(k)}")
-    return np.unique(arr.astype(np.int64))
-
-
-def _check_betas(betas, n_neg):
-    if betas is None:
-        return default_betas(n_neg)
-    try:
-        arr = np.atleast_1d(np.asarray(betas, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ValueError(f"betas must be numbers in (0, 1]; got {betas!r}") from None
-    if arr.size == 0 or arr.ndim != 1:
-        raise ValueError("betas must be a non-empty 1-D sequence of numbers in (0, 1]")
-    bad = ~((arr > 0.0) & (arr <= 1.0))
-    if bad.any():
-        raise ValueError(f"betas must all be in (0, 1]; got {arr[bad][0]}")
-    return np.unique(arr)
-
-
-def _check_alphas(alphas):
-    try:
-        arr = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise ValueError(f"alphas must be numbers in (0, 1); got {alphas!r}") from None
-    if arr.size == 0 or arr.ndim != 1:
-        raise ValueError("alphas must be a non-empty 1-D sequence of numbers in (0, 1)")
-    bad = ~((arr > 0.0) & (arr < 1.0))
-    if bad.any():
-        raise ValueError(f"alphas must all be in (0, 1); got {arr[bad][0]}")
-    return np.unique(arr)
-
-
-def _make_spec(n_pos, n_neg, n_rankings, ks, betas, metrics, partial, alphas, min_rankings):
+def _make_spec(n_pos, n_neg, n_rankings, ks, betas, metrics, partial_families, alphas,
+               min_rankings):
+    """Check the study's arguments (theory.validation) and lay out its columns."""
     n_pos, n_neg, n_rankings = check_sizes(n_pos, n_neg, n_rankings, min_rankings)
-    spec = _Spec(n_pos, n_neg, _check_betas(betas, n_neg), _check_ks(ks, n_pos + n_neg),
-                 _as_tuple(metrics, "metrics", METRICS), _as_tuple(partial, "partial", PARTIALS),
-                 _check_alphas(alphas))
+    # Grids: sorted, duplicates dropped (np.unique), as documented in topk_correlations.
+    betas = default_betas(n_neg) if betas is None else np.unique(check_betas(betas))
+    ks = np.unique(check_ks(ks, high=n_pos + n_neg, high_name="n_pos + n_neg", min_size=1))
+    alpha_check = functools.partial(check_real, low=0.0, high=1.0, include_low=False,
+                                    include_high=False)
+    alphas = np.unique(check_grid(alphas, "alphas", alpha_check))
+    spec = _Spec(n_pos, n_neg, betas, ks, _names(metrics, "metrics", METRICS),
+                 _names(partial_families, "partial", PARTIALS), alphas)
     return spec, n_rankings
 
 
@@ -398,6 +403,19 @@ class _Moments:
     m2x: np.ndarray
     m2y: np.ndarray
     cxy: np.ndarray
+
+    @classmethod
+    def zeros(cls, count, nx, ny, n=0):
+        """All-zero moments: one set (count None) or one per chunk of a wave."""
+        lead = () if count is None else (count,)
+        return cls(n, np.zeros(lead + (nx,)), np.zeros(lead + (ny,)), np.zeros(lead + (nx,)),
+                   np.zeros(lead + (ny,)), np.zeros(lead + (nx, ny)))
+
+    def merge(self, rows, chunks):
+        """Merge a wave's chunk moments (``chunks``, rows per chunk ``rows``), in chunk order."""
+        self.n = _merge_moments(self.n, self.mean_x, self.mean_y, self.m2x, self.m2y, self.cxy,
+                                rows, chunks.mean_x, chunks.mean_y, chunks.m2x, chunks.m2y,
+                                chunks.cxy)
 
     def pearson(self):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -416,63 +434,95 @@ def _score_task(model, gen, rows, spec):
     return scores, pos_sorted
 
 
-def _simulate(spec, n_rankings, model, seed, store, progress):
-    """Run the chunks; return the merged moments and (if store) the values (nx, n), (ny, n)."""
-    root = as_seed_sequence(seed)
-    nx, ny = spec.nx, spec.ny
-    total = _Moments(0, np.zeros(nx), np.zeros(ny), np.zeros(nx), np.zeros(ny), np.zeros((nx, ny)))
-    store_x = np.empty((nx, n_rankings) if store else (0, 0))
-    store_y = np.empty((ny, n_rankings) if store else (0, 0))
-    n_ch = n_chunks(n_rankings)
-    waves = range(0, n_ch, WAVE_CHUNKS)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+@dataclass
+class _Store:
+    """Every ranking's values, (nx, n) and (ny, n), for rank correlations and the bootstrap;
+    empty (0, 0) arrays when not stored."""
 
-        bar = tqdm(total=n_rankings, unit="rankings", desc="topk_correlations")
-    uniform = isinstance(model, Uniform)
+    on: bool
+    x: np.ndarray
+    y: np.ndarray
+
+    @classmethod
+    def new(cls, on, spec, n_rankings):
+        return cls(on, np.empty((spec.nx, n_rankings) if on else (0, 0)),
+                   np.empty((spec.ny, n_rankings) if on else (0, 0)))
+
+
+def _uniform_wave_runner(spec, root, store):
+    """Run one wave of uniform rankings (one parallel numba call)."""
+    def run(first, bounds, chunks):
+        states = chunk_states(root, bounds.size - 1, first)
+        _uniform_wave(states, bounds, spec.n_pos, spec.n_neg, *spec.kernel_args(), store.on,
+                      store.x, store.y, chunks.mean_x, chunks.mean_y, chunks.m2x, chunks.m2y,
+                      chunks.cxy)
+    return run
+
+
+def _score_wave_runner(spec, model, root, store, pool):
+    """Run one wave of a score model: one chunk per thread-pool task (draw, then numba)."""
     labels = np.zeros(spec.n_pos + spec.n_neg, np.int8)
     labels[: spec.n_pos] = 1
-    pool = None if uniform else ThreadPoolExecutor(max_workers=max(1, numba.get_num_threads()))
+
+    def run(first, bounds, chunks):
+        gens = chunk_generators(root, bounds.size - 1, first)
+
+        def chunk(c):
+            rows = int(bounds[c + 1] - bounds[c])
+            scores, pos_sorted = _score_task(model, gens[c], rows, spec)
+            X = np.empty((rows, spec.nx))
+            Y = np.empty((rows, spec.ny))
+            _score_chunk(scores, labels, pos_sorted, spec.n_pos, *spec.kernel_args(), X, Y,
+                         chunks.mean_x[c], chunks.mean_y[c], chunks.m2x[c], chunks.m2y[c],
+                         chunks.cxy[c])
+            if store.on:
+                store.x[:, bounds[c]: bounds[c + 1]] = X.T
+                store.y[:, bounds[c]: bounds[c + 1]] = Y.T
+
+        list(pool.map(chunk, range(bounds.size - 1)))
+    return run
+
+
+@contextlib.contextmanager
+def _progress_bar(progress, total):
+    """A tqdm bar over the rankings, or None."""
+    if not progress:
+        yield None
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="rankings", desc="topk_correlations")
     try:
-        for first in waves:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _simulate(spec, n_rankings, model, seed, store, progress):
+    """Run the chunks in waves; return the merged moments and (if store) the values (nx, n),
+    (ny, n)."""
+    root = as_seed_sequence(seed)
+    total = _Moments.zeros(None, spec.nx, spec.ny)
+    stored = _Store.new(store, spec, n_rankings)
+    n_ch = n_chunks(n_rankings)
+    with contextlib.ExitStack() as stack:
+        bar = stack.enter_context(_progress_bar(progress, n_rankings))
+        if isinstance(model, Uniform):
+            run_wave = _uniform_wave_runner(spec, root, stored)
+        else:
+            pool = stack.enter_context(
+                ThreadPoolExecutor(max_workers=max(1, numba.get_num_threads())))
+            run_wave = _score_wave_runner(spec, model, root, stored, pool)
+        for first in range(0, n_ch, WAVE_CHUNKS):
             count = min(WAVE_CHUNKS, n_ch - first)
             bounds = np.minimum(np.arange(first, first + count + 1, dtype=np.int64) * CHUNK_SIZE,
                                 n_rankings)
-            rows = np.diff(bounds)
-            c_mean_x = np.empty((count, nx))
-            c_mean_y = np.empty((count, ny))
-            c_m2x = np.empty((count, nx))
-            c_m2y = np.empty((count, ny))
-            c_cxy = np.empty((count, nx, ny))
-            if uniform:
-                states = chunk_states(root, count, first)
-                _uniform_wave(states, bounds, spec.n_pos, spec.n_neg, *spec.kernel_args(),
-                              store, store_x, store_y, c_mean_x, c_mean_y, c_m2x, c_m2y, c_cxy)
-            else:
-                gens = chunk_generators(root, count, first)
-
-                def run(c):
-                    scores, pos_sorted = _score_task(model, gens[c], int(rows[c]), spec)
-                    X = np.empty((rows[c], nx))
-                    Y = np.empty((rows[c], ny))
-                    _score_chunk(scores, labels, pos_sorted, spec.n_pos, *spec.kernel_args(), X, Y,
-                                 c_mean_x[c], c_mean_y[c], c_m2x[c], c_m2y[c], c_cxy[c])
-                    if store:
-                        store_x[:, bounds[c]: bounds[c + 1]] = X.T
-                        store_y[:, bounds[c]: bounds[c + 1]] = Y.T
-
-                list(pool.map(run, range(count)))
-            total.n = _merge_moments(total.n, total.mean_x, total.mean_y, total.m2x, total.m2y,
-                                     total.cxy, rows, c_mean_x, c_mean_y, c_m2x, c_m2y, c_cxy)
+            chunks = _Moments.zeros(count, spec.nx, spec.ny)
+            run_wave(first, bounds, chunks)
+            total.merge(np.diff(bounds), chunks)
             if bar is not None:
-                bar.update(int(rows.sum()))
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        if bar is not None:
-            bar.close()
-    return total, (store_x if store else None), (store_y if store else None)
+                bar.update(int(bounds[-1] - bounds[0]))
+    return total, (stored.x if store else None), (stored.y if store else None)
 
 
 # ======================================================================================
@@ -591,10 +641,13 @@ def _bootstrap(method, X, Y, n_boot, ci, root, progress):
 # ======================================================================================
 # Public API
 # ======================================================================================
-def topk_correlations(n_pos, n_neg, n_rankings, ks, betas=None, model="uniform",
-                      metrics=("precision", "recall", "ndcg"), method="pearson", seed=0, *,
-                      partial="opauc", alphas=(0.5,), bootstrap=None, ci=0.95,
-                      progress=False):
+def topk_correlations(n_pos: int, n_neg: int, n_rankings: int, ks: Sequence[int],
+                      betas: Sequence[float] | None = None, model: object = "uniform",
+                      metrics: str | Sequence[str] = ("precision", "recall", "ndcg"),
+                      method: str = "pearson", seed: object = 0, *,
+                      partial: str | Sequence[str] = "opauc",
+                      alphas: float | Sequence[float] = (0.5,), bootstrap: int | None = None,
+                      ci: float = 0.95, progress: bool = False) -> pd.DataFrame:
     """Correlation across random rankings between partial AUCs and Top-K metrics (Fig. 6).
 
     Parameters
@@ -612,7 +665,9 @@ def topk_correlations(n_pos, n_neg, n_rankings, ks, betas=None, model="uniform",
         "uniform" (uniformly random rankings, the paper's setting), a registered score model
         ("binormal", "student_t", "mixture", with default parameters) or a model instance
         (e.g. ``Binormal(1.0, 1.0)``); see :mod:`simulations.rankings`.
-    metrics : sequence of {"precision", "recall", "ndcg", "hit_rate"}
+    metrics : str or sequence of {"precision", "recall", "ndcg", "hit_rate", "mrr", "map"}
+        Names of :data:`theory.metrics.TOPK_METRICS` (Recall divides by N+, MAP@K by N+ as
+        in ranx; MRR@K is the reciprocal rank of the first positive, 0 beyond K).
     method : {"pearson", "spearman", "kendall"}
         Pearson is streamed; Spearman (average ranks) and Kendall (tau-b) store the values.
     seed : int, SeedSequence or Generator
@@ -638,17 +693,23 @@ def topk_correlations(n_pos, n_neg, n_rankings, ks, betas=None, model="uniform",
         than OPAUC also ``partial`` and ``alpha`` (NaN for OPAUC); with a bootstrap also
         ``ci_low, ci_high``).  ``r`` is NaN where a column is constant (zero variance).
         ``table.attrs`` records the configuration.
+
+    Examples
+    --------
+    >>> table = topk_correlations(5, 20, 200, ks=[5], betas=[0.25, 1.0],
+    ...                           metrics=("recall", "mrr", "map"), seed=0)
+    >>> table[["metric", "k", "beta"]].values.tolist()
+    [['recall', 5, 0.25], ['recall', 5, 1.0], ['mrr', 5, 0.25], ['mrr', 5, 1.0], \
+['map', 5, 0.25], ['map', 5, 1.0]]
+    >>> bool(table.r.between(-1, 1).all())
+    True
     """
     spec, n_rankings = _make_spec(n_pos, n_neg, n_rankings, ks, betas, metrics, partial, alphas,
                                   min_rankings=3)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    check_choice(method, "method", METHODS)
     if bootstrap is not None:
-        if isinstance(bootstrap, (bool, np.bool_)) or not isinstance(bootstrap, (int, np.integer)) \
-                or bootstrap < 1:
-            raise ValueError(f"bootstrap must be None or an integer >= 1; got {bootstrap!r}")
-        if not (isinstance(ci, (int, float, np.floating)) and 0.0 < ci < 1.0):
-            raise ValueError(f"ci must be a number in (0, 1); got {ci!r}")
+        bootstrap = check_int(bootstrap, "bootstrap", low=1)
+        ci = check_real(ci, "ci", low=0.0, high=1.0, include_low=False, include_high=False)
     model_obj = get_model(model)
     root = as_seed_sequence(seed)
     store = method != "pearson" or bootstrap is not None
@@ -725,8 +786,7 @@ def peak_betas(table, left_factor=4.0):
     """
     if not {"metric", "k", "beta", "r"} <= set(table.columns):
         raise ValueError("table must have columns metric, k, beta, r (a topk_correlations table)")
-    if not (isinstance(left_factor, (int, float, np.floating)) and left_factor > 1.0):
-        raise ValueError(f"left_factor must be a number > 1; got {left_factor!r}")
+    left_factor = check_real(left_factor, "left_factor", low=1.0, include_low=False)
     keys = [c for c in ("partial", "alpha", "metric", "k") if c in table.columns]
     n_neg = table.attrs.get("n_neg")
     out = []
@@ -812,11 +872,10 @@ def separation_sweep(mus, models=("binormal", "student_t", "mixture"), *, spread
     ``spread`` added.  Every cell uses the same ``seed`` (common random numbers: curves over
     mu are smooth).
     """
-    mus = np.atleast_1d(np.asarray(mus, dtype=np.float64))
-    if mus.size == 0 or not np.all(np.isfinite(mus)):
-        raise ValueError(f"mus must be finite numbers; got {mus!r}")
-    if not (np.isfinite(spread) and 0.0 <= spread <= 1.0):
-        raise ValueError(f"spread must be in [0, 1]; got {spread!r}")
+    mus = np.atleast_1d(check_array(mus, "mus", ndim=(0, 1), non_empty=False))
+    if mus.size == 0:
+        raise ValueError(f"mus must hold at least one separation; got {mus!r}")
+    spread = check_real(spread, "spread", low=0.0, high=1.0)
     models = (models,) if isinstance(models, str) else tuple(models)
     out = []
     for model in models:

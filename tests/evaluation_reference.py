@@ -16,13 +16,12 @@ from numba import njit, prange
 
 from theory.metrics import (
     SENTINELS,
-    _check_betas,
-    _check_ks,
     area_curve_row,
     blocks_from_row,
     discount_table,
     topk_row,
 )
+from theory.validation import check_betas, check_ks
 from training.loaders import to_interactions
 
 __all__ = ["evaluate_full_ranking_reference"]
@@ -129,10 +128,10 @@ def evaluate_full_ranking_reference(user_factors, item_factors, train, test, ks=
             raise ValueError(f"{name} must have shape {shape} (users x items); got {m.shape}")
     if test.multiply(train).nnz:
         raise ValueError("train and test share (user, item) pairs; they must be disjoint")
-    ks = np.sort(_check_ks(ks))
+    ks = np.sort(check_ks(ks))  # theory.validation (the private checks of e41b197 are gone)
     if ks.size == 0:
         raise ValueError("ks must hold at least one cut-off")
-    betas = np.sort(_check_betas(betas)) if len(np.atleast_1d(betas)) else np.empty(0)
+    betas = np.sort(check_betas(betas)) if len(np.atleast_1d(betas)) else np.empty(0)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     kernel_ks = np.minimum(ks, shape[1])
     discounts = discount_table(int(kernel_ks[-1]))

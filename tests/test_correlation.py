@@ -36,8 +36,8 @@ import scipy.stats
 from simulations import correlation as C
 from simulations.rankings import Binormal, Uniform, draw_scores, uniform_positions
 from simulations.rng import CHUNK_SIZE
-from theory.bounds import uniform_auc_recall_correlation
 from theory import metrics as M
+from theory.bounds import uniform_auc_recall_correlation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 N_POS, N_NEG = 200, 800
@@ -55,7 +55,7 @@ def labels_from_positions(pos, n_items):
 # ======================================================================================
 BETAS = np.array([0.004, 0.0143, 0.1, 0.37, 1.0])  # fractional and integer n_neg * beta
 KS_SMALL = [1, 5, 17, 60]
-ALL_METRICS = ("precision", "recall", "ndcg", "hit_rate")
+ALL_METRICS = ("precision", "recall", "ndcg", "hit_rate", "mrr", "map")
 
 
 def check_values(sample, y, s, alphas):
@@ -68,7 +68,8 @@ def check_values(sample, y, s, alphas):
             np.testing.assert_allclose(sample.partial["tpauc"][:, a, b],
                                        M.tpauc(y, s, alpha, beta) / ((1 - alpha) * beta), atol=1e-12)
     for metric, fn in (("precision", M.precision_at_k), ("recall", M.recall_at_k),
-                       ("ndcg", M.ndcg_at_k), ("hit_rate", M.hit_rate_at_k)):
+                       ("ndcg", M.ndcg_at_k), ("hit_rate", M.hit_rate_at_k),
+                       ("mrr", M.mrr_at_k), ("map", M.map_at_k)):
         for j, k in enumerate(KS_SMALL):
             np.testing.assert_allclose(sample.topk[metric][:, j], fn(y, s, k), rtol=0, atol=1e-12)
 
@@ -108,6 +109,11 @@ def test_tied_scores_use_the_expected_tie_convention():
     s = np.concatenate([pos, neg], axis=1)
     np.testing.assert_allclose(sample.partial["opauc"][:, 2], M.auc(y, s), atol=1e-12)
     np.testing.assert_allclose(sample.topk["ndcg"][:, 1], M.ndcg_at_k(y, s, 5), atol=1e-12)
+    sample = C.ranking_sample(6, 9, 50, [1, 5, 15], [0.1, 0.5, 1.0], model=Coarse(), seed=1,
+                              metrics=("mrr", "map"))
+    for j, k in enumerate([1, 5, 15]):
+        np.testing.assert_allclose(sample.topk["mrr"][:, j], M.mrr_at_k(y, s, k), atol=1e-12)
+        np.testing.assert_allclose(sample.topk["map"][:, j], M.map_at_k(y, s, k), atol=1e-12)
 
 
 # ======================================================================================
@@ -374,7 +380,7 @@ GOOD = dict(n_pos=5, n_neg=10, n_rankings=10, ks=[3], betas=[0.5])
     (dict(betas=[0.0]), "betas"), (dict(betas=[1.01]), "betas"), (dict(betas=[-0.2, 0.5]), "betas"),
     (dict(betas=[np.nan]), "betas"), (dict(n_rankings=2), "n_rankings"),
     (dict(model="gauss"), "model"), (dict(model=3), "model"), (dict(method="tau"), "method"),
-    (dict(metrics=("mrr",)), "metrics"), (dict(partial="twoway"), "partial"),
+    (dict(metrics=("mrrr",)), "metrics"), (dict(metrics=()), "metrics"), (dict(partial="twoway"), "partial"),
     (dict(partial="llpauc", alphas=1.0), "alphas"), (dict(bootstrap=0), "bootstrap"),
     (dict(bootstrap=10, ci=1.5), "ci"), (dict(seed=-3), "seed"),
 ])
@@ -411,8 +417,7 @@ def test_separation_sweep_cells_are_plain_studies():
 def test_figures_draw_from_tables():
     import matplotlib.pyplot as plt
 
-    from figures.correlation import (plot_peak_beta_vs_k, plot_score_model_peaks,
-                                     plot_topk_correlation)
+    from figures.correlation import plot_peak_beta_vs_k, plot_score_model_peaks, plot_topk_correlation
 
     table, peaks = fig6_peaks()
     for fig in (plot_topk_correlation(table), plot_peak_beta_vs_k(table),

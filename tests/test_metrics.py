@@ -121,11 +121,11 @@ def clipped_roc_area(fpr, tpr, beta, lo=0.0, hi=1.0):
                 xs.append(x0 + (c - y0) * (xe - x0) / (ye - y0))
         xs.sort()
 
-        def f(x):
+        def f(x, x0=x0, y0=y0, xe=xe, ye=ye):  # this segment's line (bound now, not late)
             yy = y0 + (ye - y0) * (x - x0) / (xe - x0)
             return min(max(yy, lo), hi) - lo
 
-        for a, b in zip(xs[:-1], xs[1:]):
+        for a, b in itertools.pairwise(xs):
             total += 0.5 * (b - a) * (f(a) + f(b))
     return total
 

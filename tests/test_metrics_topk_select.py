@@ -13,7 +13,7 @@ import pytest
 from theory.metrics import (
     _DEBRUIJN,
     _DEBRUIJN_INDEX,
-    _SELECT_WIDTH,
+    SELECT_WIDTH,
     _chunk_max_keys,
     _float_to_key,
     _hit_mask,
@@ -33,7 +33,7 @@ def _select_reference(scores, r):
 
 def _run(scores, r):
     n = scores.shape[0]
-    chunk_keys = np.empty(n // _SELECT_WIDTH + 1, np.int64)
+    chunk_keys = np.empty(n // SELECT_WIDTH + 1, np.int64)
     idx = np.empty(n, np.int64)
     vals = np.empty(n)
     n_cand, threshold = top_candidates_row(scores, r, chunk_keys, idx, vals)
@@ -71,7 +71,7 @@ def test_top_candidates_match_sorting(seed):
     checked = 0
     for scores in _rows(seed):
         n = scores.shape[0]
-        for r in sorted({1, 2, 5, 50, 417, n // _SELECT_WIDTH, n // _SELECT_WIDTH + 1, n, n + 3}):
+        for r in sorted({1, 2, 5, 50, 417, n // SELECT_WIDTH, n // SELECT_WIDTH + 1, n, n + 3}):
             if r < 1:
                 continue
             got, threshold = _run(scores, r)
@@ -124,9 +124,9 @@ def test_chunk_max_keys_match_numpy(n):
         scores = rng.normal(size=n).astype(dtype)
         scores[rng.random(n) < 0.2] = -np.inf
         scores[rng.random(n) < 0.1] = -0.0
-        out = np.empty(n // _SELECT_WIDTH + 1, np.int64)
+        out = np.empty(n // SELECT_WIDTH + 1, np.int64)
         n_chunks = _chunk_max_keys(scores, out)
-        want = [scores[c:c + _SELECT_WIDTH].max() for c in range(0, n, _SELECT_WIDTH)]
+        want = [scores[c:c + SELECT_WIDTH].max() for c in range(0, n, SELECT_WIDTH)]
         assert n_chunks == len(want)
         one = np.empty(1, dtype)
         got = np.array([_key_to_float(k, one) for k in out[:n_chunks]], dtype)

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from theory.metrics import (area_curve_row, blocks_from_positions, discount_table, topk_row,
-                            untied_row)
+from theory.metrics import area_curve_row, blocks_from_positions, discount_table, topk_row, untied_row
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -36,4 +35,4 @@ def test_untied_row_matches_block_kernels(seed):
     for b, beta in enumerate(betas):
         c = beta * n_neg
         if abs(c - round(c)) < 1e-12:
-            assert area[b] == pytest.approx(above[: int(round(c))].sum(), abs=1e-9)
+            assert area[b] == pytest.approx(above[: round(c)].sum(), abs=1e-9)

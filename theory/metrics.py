@@ -30,40 +30,60 @@ Shi et al., "Lower-Left Partial AUC", WWW 2024 (LLPAUC).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
+from theory.validation import (
+    check_betas,
+    check_choice,
+    check_fraction,
+    check_grid,
+    check_int,
+    check_ks,
+    is_real,
+)
+
 __all__ = [
+    "OPAUC_NORMALIZATIONS",
+    "SELECT_WIDTH",
+    "SENTINELS",
+    "TOPK_METRICS",
+    "TOPK_NORMALIZATIONS",
+    "TOPK_SOURCES",
+    "RankingMetrics",
+    "TopKMetric",
+    "area_curve_row",
     "auc",
+    "blocks_from_positions",
+    "blocks_from_row",
+    "discount_table",
+    "hit_rate_at_k",
+    "llpauc",
+    "map_at_k",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "normalize_opauc",
     "opauc",
     "opauc_curve",
-    "tpauc",
-    "llpauc",
     "precision_at_k",
-    "recall_at_k",
-    "ndcg_at_k",
-    "hit_rate_at_k",
     "ranking_metrics",
-    "roc_points",
-    "RankingMetrics",
-    "normalize_opauc",
     "raw_opauc",
-    "OPAUC_NORMALIZATIONS",
-    "blocks_from_row",
-    "blocks_from_positions",
-    "untied_row",
-    "SENTINELS",
-    "area_curve_row",
-    "topk_row",
-    "discount_table",
+    "recall_at_k",
+    "roc_points",
     "top_candidates_row",
+    "topk_denominator",
+    "topk_rank_row",
+    "topk_row",
+    "tpauc",
+    "untied_row",
 ]
 
 OPAUC_NORMALIZATIONS = ("none", "beta", "mcclish")
-RECALL_DENOMINATORS = ("positives", "min_k_positives")
+RECALL_DENOMINATORS = ("positives", "min_k_positives")  # Recall@K's two conventions
 ON_UNDEFINED = ("raise", "nan")
 
 # Rankings per parallel work item; fixed so that work splits the same way on any thread count.
@@ -150,7 +170,8 @@ def _push_block(block_pos, block_neg, nb, p, q):
 
 
 @njit(cache=True)
-def blocks_from_row(scores, labels, pos_sorted, n_pos, grid, counts, block_pos, block_neg):
+def blocks_from_row(scores: np.ndarray, labels: np.ndarray, pos_sorted: np.ndarray, n_pos: int, grid: np.ndarray,
+                    counts: np.ndarray, block_pos: np.ndarray, block_neg: np.ndarray) -> tuple[int, int]:
     """Blocks of one ranking, highest score first, without sorting the negatives.
 
     Each negative is placed between the sorted positive scores (a grid lookup, then a
@@ -175,6 +196,19 @@ def blocks_from_row(scores, labels, pos_sorted, n_pos, grid, counts, block_pos, 
     Returns
     -------
     (n_blocks, n_neg) : the number of blocks and of negatives.
+
+    Examples
+    --------
+    Scores 0.9 (positive), 0.5 (a positive tied with a negative), 0.1 (negative):
+
+    >>> scores, labels = np.array([0.9, 0.5, 0.5, 0.1]), np.array([1, 1, 0, 0], np.int8)
+    >>> pos_sorted = np.array([0.5, 0.9] + [np.inf] * SENTINELS)
+    >>> bp, bn = np.zeros(4, np.int64), np.zeros(4, np.int64)
+    >>> blocks_from_row(scores, labels, pos_sorted, 2, np.empty(5, np.int64),
+    ...                 np.empty(6, np.int64), bp, bn)
+    (3, 2)
+    >>> bp[:3].tolist(), bn[:3].tolist()
+    ([1, 1, 0], [0, 1, 1])
     """
     # counts[2 i] = negatives strictly between positives i - 1 and i (i = n_pos: above all);
     # counts[2 i + 1] = negatives tied with positive i.  Branch-free: every item is placed,
@@ -218,7 +252,8 @@ def blocks_from_row(scores, labels, pos_sorted, n_pos, grid, counts, block_pos, 
 
 
 @njit(cache=True)
-def blocks_from_positions(positions, n_pos, n_items, block_pos, block_neg):
+def blocks_from_positions(positions: np.ndarray, n_pos: int, n_items: int, block_pos: np.ndarray,
+                          block_neg: np.ndarray) -> int:
     """Blocks of an untied ranking given the ranks of its positives.
 
     Parameters
@@ -233,6 +268,14 @@ def blocks_from_positions(positions, n_pos, n_items, block_pos, block_neg):
     -------
     int
         The number of blocks.
+
+    Examples
+    --------
+    >>> bp, bn = np.zeros(5, np.int64), np.zeros(5, np.int64)
+    >>> blocks_from_positions(np.array([0, 1, 3]), 3, 5, bp, bn)  # ranks 0, 1, 3 positive
+    4
+    >>> bp[:4].tolist(), bn[:4].tolist()
+    ([2, 0, 1, 0], [0, 1, 0, 1])
     """
     nb = 0
     next_rank = 0
@@ -244,7 +287,8 @@ def blocks_from_positions(positions, n_pos, n_items, block_pos, block_neg):
 
 
 @njit(cache=True)
-def untied_row(positions, n_pos, n_neg, betas, ks, discounts, area_out, hits_out, dcg_out):
+def untied_row(positions: np.ndarray, n_pos: int, n_neg: int, betas: np.ndarray, ks: np.ndarray, discounts: np.ndarray,
+               area_out: np.ndarray, hits_out: np.ndarray, dcg_out: np.ndarray) -> None:
     """OPAUC areas and Top-K hits / DCG of an untied ranking, straight from its positives' ranks.
 
     The fast path of the uniform-ranking simulator; it equals :func:`blocks_from_positions`
@@ -261,6 +305,14 @@ def untied_row(positions, n_pos, n_neg, betas, ks, discounts, area_out, hits_out
         with m >= min(max(ks), n_pos + n_neg).
     area_out : (n_betas,) pair counts (divide by n_pos * n_neg for the raw OPAUC).
     hits_out, dcg_out : (n_ks,) hits and DCG in the top k.
+
+    Examples
+    --------
+    >>> area, hits, dcg = np.zeros(1), np.zeros(1), np.zeros(1)
+    >>> untied_row(np.array([0, 2]), 2, 2, np.array([1.0]), np.array([2]), discount_table(2),
+    ...            area, hits, dcg)
+    >>> area.tolist(), hits.tolist()  # 3 of 4 pairs ordered; one positive in the top 2
+    ([3.0], [1.0])
     """
     i = 0
     sum_above = 0.0
@@ -298,7 +350,8 @@ def _excess_integral(t0, slope, length, level):
 
 
 @njit(cache=True)
-def area_curve_row(block_pos, block_neg, n_blocks, n_neg, betas, level, out):
+def area_curve_row(block_pos: np.ndarray, block_neg: np.ndarray, n_blocks: int, n_neg: int, betas: np.ndarray,
+                   level: float, out: np.ndarray) -> None:
     """Area under the empirical ROC over FPR in [0, beta] and above TPR ``level``, in counts.
 
     Writes ``out[b] = integral_0^{beta_b n_neg} max(T(u) - level, 0) du`` for each beta_b,
@@ -307,6 +360,15 @@ def area_curve_row(block_pos, block_neg, n_blocks, n_neg, betas, level, out):
     Eq. 7/8, exact for fractional beta * n_neg) or the raw TPAUC (level = alpha * n_pos).
 
     ``betas`` must be ascending in (0, 1]; ``out`` has the same length.
+
+    Examples
+    --------
+    One positive tied with one negative: a diagonal ROC segment, area 1/2 at beta = 1.
+
+    >>> out = np.zeros(2)
+    >>> area_curve_row(np.array([1]), np.array([1]), 1, 1, np.array([0.5, 1.0]), 0.0, out)
+    >>> out.tolist()
+    [0.125, 0.5]
     """
     n_betas = betas.shape[0]
     b = 0
@@ -358,8 +420,14 @@ def area_curve_row(block_pos, block_neg, n_blocks, n_neg, betas, level, out):
 
 
 @njit(cache=True)
-def discount_table(max_k):
-    """``D[k] = sum_{p=1..k} 1 / log2(p + 1)`` for k = 0..max_k (cumulative DCG discounts)."""
+def discount_table(max_k: int) -> np.ndarray:
+    """``D[k] = sum_{p=1..k} 1 / log2(p + 1)`` for k = 0..max_k (cumulative DCG discounts).
+
+    Examples
+    --------
+    >>> discount_table(3).round(4).tolist()
+    [0.0, 1.0, 1.6309, 2.1309]
+    """
     table = np.zeros(max_k + 1)
     for p in range(1, max_k + 1):
         table[p] = table[p - 1] + 1.0 / np.log2(p + 1.0)
@@ -367,7 +435,8 @@ def discount_table(max_k):
 
 
 @njit(cache=True)
-def topk_row(block_pos, block_neg, n_blocks, ks, discounts, hits_out, dcg_out, hit_prob_out):
+def topk_row(block_pos: np.ndarray, block_neg: np.ndarray, n_blocks: int, ks: np.ndarray, discounts: np.ndarray,
+             hits_out: np.ndarray, dcg_out: np.ndarray, hit_prob_out: np.ndarray) -> None:
     """Expected hits, DCG and P(at least one hit) in the top k, for ascending ``ks``.
 
     Ties are broken uniformly at random and the expectation is taken exactly: in a block of
@@ -376,6 +445,17 @@ def topk_row(block_pos, block_neg, n_blocks, ks, discounts, hits_out, dcg_out, h
     positive is C(q, t) / C(p + q, t).  For untied rankings these are the plain values.
     ``discounts`` is ``discount_table(m)`` with m >= min(max(ks), n_items).
     A k beyond the ranking's length counts the whole ranking.
+
+    Examples
+    --------
+    A tie group of one positive and one negative: each top position holds the positive with
+    probability 1/2.
+
+    >>> hits, dcg, hit = np.zeros(2), np.zeros(2), np.zeros(2)
+    >>> topk_row(np.array([1]), np.array([1]), 1, np.array([1, 2]), discount_table(2),
+    ...          hits, dcg, hit)
+    >>> hits.tolist(), hit.tolist()
+    ([0.5, 1.0], [0.5, 1.0])
     """
     n_ks = ks.shape[0]
     c = 0
@@ -414,17 +494,85 @@ def topk_row(block_pos, block_neg, n_blocks, ks, discounts, hits_out, dcg_out, h
         c += 1
 
 
+@njit(cache=True)
+def topk_rank_row(block_pos: np.ndarray, block_neg: np.ndarray, n_blocks: int, ks: np.ndarray, rr_out: np.ndarray,
+                  ap_out: np.ndarray) -> None:
+    """Expected reciprocal rank and expected AP sum in the top k, for ascending ``ks``.
+
+    ``rr_out[c]``: E[1 / rank of the first positive] if that rank is <= ks[c], else 0 (the
+    per-ranking term of MRR@K).  ``ap_out[c]``: E[sum over positions i <= ks[c] holding a
+    positive of Precision@i] (AP@K times the number of positives).  Expectations over
+    uniformly random tie-breaking, exact: a tie group of p positives and q negatives (size
+    s = p + q) starting after position ``start`` holds a positive at its t-th position with
+    probability p / s; given that, each of its first t - 1 positions holds one with
+    probability (p - 1) / (s - 1), so E[rel_i Hits@i] = p / s (above + 1 + (t - 1)(p - 1) /
+    (s - 1)) with ``above`` the positives of the blocks above.  The first positive of the
+    ranking lies in the first block holding one; it is at the block's t-th position with
+    probability C(q, t - 1) / C(s, t - 1) * p / (s - t + 1).  Reads positions up to max(ks)
+    only (O(max(ks)) per ranking); a k beyond the ranking counts the whole ranking.
+
+    Examples
+    --------
+    Two tied items, one positive, then a positive: the first positive is at rank 1 or 2
+    with probability 1/2 each, so E[RR@1] = 1/2 and E[RR@3] = (1 + 1/2) / 2 = 3/4.
+
+    >>> bp, bn = np.array([1, 1]), np.array([1, 0])
+    >>> rr, ap = np.zeros(2), np.zeros(2)
+    >>> topk_rank_row(bp, bn, 2, np.array([1, 3]), rr, ap)
+    >>> rr.tolist(), ap.tolist()
+    ([0.5, 0.75], [0.5, 1.4166666666666665])
+    """
+    n_ks = ks.shape[0]
+    c = 0
+    start = 0      # positions above the current block
+    above = 0      # positives above the current block
+    rr = 0.0       # running E[RR] over the positions read so far
+    ap = 0.0       # running E[sum of Precision@i over positive positions i]
+    for blk in range(n_blocks):
+        p = block_pos[blk]
+        size = p + block_neg[blk]
+        if p == 0:  # a run of negatives adds nothing; answer the ks that end inside it
+            while c < n_ks and ks[c] <= start + size:
+                rr_out[c] = rr
+                ap_out[c] = ap
+                c += 1
+        else:
+            frac = p / size
+            others = (p - 1) / (size - 1) if size > 1 else 0.0
+            none = 1.0  # P(the block's first t - 1 positions hold no positive)
+            for t in range(1, size + 1):
+                i = start + t
+                ap += frac * (above + 1.0 + (t - 1) * others) / i
+                if above == 0 and none > 0.0:  # the block that holds the first positive
+                    rr += none * (p / (size - t + 1)) / i
+                    none *= (size - p - t + 1) / (size - t + 1)
+                while c < n_ks and ks[c] == i:
+                    rr_out[c] = rr
+                    ap_out[c] = ap
+                    c += 1
+                if c == n_ks:
+                    return
+        if c == n_ks:
+            return
+        above += p
+        start += size
+    while c < n_ks:  # k beyond the ranking: the whole ranking is the top k
+        rr_out[c] = rr
+        ap_out[c] = ap
+        c += 1
+
+
 
 # Items per chunk of top_candidates_row's first pass.  A compile-time constant, and 64:
 # LLVM's vector loop takes 64 int32 keys per iteration (16 lanes, unrolled 4 times), so a
 # run-time width or chunks of 32 leave the pass scalar (both measured about 5x slower).
-_SELECT_WIDTH = 64
+SELECT_WIDTH = 64
 
 
 @njit(cache=True)
 def _chunk_max_keys(scores, out):
     """``out[c]`` = the largest order key of ``scores[c * W:(c + 1) * W]`` (W =
-    ``_SELECT_WIDTH``) for every chunk, the last one possibly shorter; returns the number
+    ``SELECT_WIDTH``) for every chunk, the last one possibly shorter; returns the number
     of chunks.
 
     The order key of a float is its bit pattern read as a signed integer, with the
@@ -453,19 +601,19 @@ def _key64(b):
 @njit(cache=True)
 def _chunk_max_keys32(bits, out):
     """:func:`_chunk_max_keys` on the bit patterns of float32 scores."""
-    n_full = bits.shape[0] // _SELECT_WIDTH
+    n_full = bits.shape[0] // SELECT_WIDTH
     for c in range(n_full):
         best = np.int32(-2147483648)
-        for j in range(c * _SELECT_WIDTH, (c + 1) * _SELECT_WIDTH):  # constant trip count
+        for j in range(c * SELECT_WIDTH, (c + 1) * SELECT_WIDTH):  # constant trip count
             k = _key32(bits[j])
-            best = k if k > best else best  # noqa: FURB136 (the select LLVM vectorizes)
+            best = k if k > best else best
         out[c] = best
-    if n_full * _SELECT_WIDTH == bits.shape[0]:
+    if n_full * SELECT_WIDTH == bits.shape[0]:
         return n_full
     best = np.int32(-2147483648)
-    for j in range(n_full * _SELECT_WIDTH, bits.shape[0]):
+    for j in range(n_full * SELECT_WIDTH, bits.shape[0]):
         k = _key32(bits[j])
-        best = k if k > best else best  # noqa: FURB136
+        best = k if k > best else best
     out[n_full] = best
     return n_full + 1
 
@@ -473,19 +621,19 @@ def _chunk_max_keys32(bits, out):
 @njit(cache=True)
 def _chunk_max_keys64(bits, out):
     """:func:`_chunk_max_keys` on the bit patterns of float64 scores."""
-    n_full = bits.shape[0] // _SELECT_WIDTH
+    n_full = bits.shape[0] // SELECT_WIDTH
     for c in range(n_full):
         best = np.int64(-9223372036854775808)
-        for j in range(c * _SELECT_WIDTH, (c + 1) * _SELECT_WIDTH):
+        for j in range(c * SELECT_WIDTH, (c + 1) * SELECT_WIDTH):
             k = _key64(bits[j])
-            best = k if k > best else best  # noqa: FURB136 (the select LLVM vectorizes)
+            best = k if k > best else best
         out[c] = best
-    if n_full * _SELECT_WIDTH == bits.shape[0]:
+    if n_full * SELECT_WIDTH == bits.shape[0]:
         return n_full
     best = np.int64(-9223372036854775808)
-    for j in range(n_full * _SELECT_WIDTH, bits.shape[0]):
+    for j in range(n_full * SELECT_WIDTH, bits.shape[0]):
         k = _key64(bits[j])
-        best = k if k > best else best  # noqa: FURB136
+        best = k if k > best else best
     out[n_full] = best
     return n_full + 1
 
@@ -577,7 +725,8 @@ def _hit_mask(scores, first, bound):
 
 
 @njit(cache=True)
-def top_candidates_row(scores, r, chunk_keys, idx_out, vals_out):
+def top_candidates_row(scores: np.ndarray, r: int, chunk_keys: np.ndarray, idx_out: np.ndarray, vals_out: np.ndarray
+                       ) -> tuple[int, float]:
     """Every item of a ranking that can hold one of its top ``r`` positions, without a sort.
 
     The items whose score is >= the r-th largest score ``s_(r)``: the top r plus every item
@@ -605,6 +754,16 @@ def top_candidates_row(scores, r, chunk_keys, idx_out, vals_out):
     -------
     (n_cand, threshold) : the items are ``idx_out[:n_cand]``; ``threshold`` is ``s_(r)``, or
     -inf when fewer than r items have a score above -inf (then all of them are returned).
+
+    Examples
+    --------
+    The top 2 of five scores, with a tie at the second place (both tied items returned):
+
+    >>> scores = np.array([0.1, 0.7, 0.3, 0.7, 0.9])
+    >>> idx, vals = np.empty(5, np.int64), np.empty(5)
+    >>> n, threshold = top_candidates_row(scores, 2, np.empty(1, np.int64), idx, vals)
+    >>> idx[:n].tolist(), float(threshold)
+    ([1, 3, 4], 0.7)
     """
     n_items = scores.shape[0]
     n_chunks = _chunk_max_keys(scores, chunk_keys)
@@ -623,8 +782,8 @@ def top_candidates_row(scores, r, chunk_keys, idx_out, vals_out):
     for c in range(n_chunks):
         if chunk_keys[c] < bound_key or chunk_keys[c] == minus_inf:
             continue
-        first = c * _SELECT_WIDTH
-        if first + _SELECT_WIDTH <= n_items:
+        first = c * SELECT_WIDTH
+        if first + SELECT_WIDTH <= n_items:
             # The chunk's items >= bound as bits (vectorized), then one step per item found,
             # instead of a compare-and-branch per item.
             mask = _hit_mask(scores, first, bound)
@@ -709,8 +868,9 @@ def _gather_positives(labels, scores, pos_out):
 
 @njit(cache=True)
 def _metrics_rows(first, last, scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts,
-                  area_out, hits_out, dcg_out, hit_prob_out):
-    """Rows first..last-1: one bucketing pass per ranking, then every requested metric."""
+                  area_out, hits_out, dcg_out, hit_prob_out, rank, rr_out, ap_out):
+    """Rows first..last-1: one bucketing pass per ranking, then every requested metric
+    (``rank``: also ``topk_rank_row`` into rr_out, ap_out)."""
     n_items = scores.shape[1]
     counts = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
     grid_buffer = np.empty(2 * pos_sorted.shape[1] + 2, np.int64)
@@ -727,18 +887,20 @@ def _metrics_rows(first, last, scores, labels, pos_sorted, n_pos, betas, levels,
         if ks.shape[0] > 0:
             topk_row(block_pos, block_neg, nb, ks, discounts,
                      hits_out[r], dcg_out[r], hit_prob_out[r])
+            if rank:
+                topk_rank_row(block_pos, block_neg, nb, ks, rr_out[r], ap_out[r])
 
 
 @njit(parallel=True, cache=True)
 def _metrics_kernel(scores, labels, pos_sorted, n_pos, betas, levels, ks, discounts,
-                    area_out, hits_out, dcg_out, hit_prob_out):
+                    area_out, hits_out, dcg_out, hit_prob_out, rank, rr_out, ap_out):
     """:func:`_metrics_rows` over fixed chunks of rankings, in parallel."""
     n_rows = scores.shape[0]
     n_chunks = (n_rows + _CHUNK_ROWS - 1) // _CHUNK_ROWS
     for chunk in prange(n_chunks):
         _metrics_rows(chunk * _CHUNK_ROWS, min(n_rows, (chunk + 1) * _CHUNK_ROWS), scores, labels,
                       pos_sorted, n_pos, betas, levels, ks, discounts,
-                      area_out, hits_out, dcg_out, hit_prob_out)
+                      area_out, hits_out, dcg_out, hit_prob_out, rank, rr_out, ap_out)
 
 
 # --------------------------------------------------------------------------------------
@@ -788,62 +950,15 @@ def _check_rankings(y_true, y_score):
     return y_true, y_score, single, n_pos
 
 
-def _is_real(value):
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, (bool, np.bool_)))
-
-
-def _check_fraction(value, name, *, allow_zero=False):
-    """A real number in (0, 1] (or [0, 1] with allow_zero); bools and strings are refused."""
-    interval = f"{'[0' if allow_zero else '(0'}, 1]"
-    if not _is_real(value):
-        raise ValueError(f"{name} must be a number in {interval}; got {value!r}")
-    value = float(value)
-    low_ok = value >= 0.0 if allow_zero else value > 0.0
-    if not (low_ok and value <= 1.0):
-        raise ValueError(f"{name} must be in {interval}; got {value}")
-    return value
-
-
-def _as_list(values):
-    """The elements of a scalar, sequence or array, without numpy's type coercion."""
-    if isinstance(values, np.ndarray):
-        return list(values.reshape(-1))
-    if isinstance(values, (list, tuple, range)):
-        return list(values)
-    return [values]
-
-
-def _check_betas(betas):
-    """A non-empty 1-D float array of betas, each in (0, 1]."""
-    values = _as_list(betas)
-    if not values:
-        raise ValueError("betas must hold at least one value in (0, 1]")
-    return np.asarray([_check_fraction(b, "betas") for b in values], dtype=np.float64)
-
-
-def _check_ks(ks):
-    """A 1-D int64 array of cut-offs, each an integer >= 1."""
-    return np.asarray([_check_k(k, "ks") for k in _as_list(ks)], dtype=np.int64)
-
-
-def _check_k(k, name="k"):
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= 1; got {k!r}")
-    if k < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {k}")
-    return int(k)
-
-
-def _check_choice(value, name, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}; got {value!r}")
-    return value
+# Thin aliases kept for theory/estimators.py while it moves to theory.validation (issue 16);
+# to be removed once nothing imports them.
+_is_real = is_real
+_check_fraction = check_fraction
 
 
 def _undefined_rows(mask, on_undefined, what):
     """Raise for the first undefined row, or return the mask for NaN filling."""
-    _check_choice(on_undefined, "on_undefined", ON_UNDEFINED)
+    check_choice(on_undefined, "on_undefined", ON_UNDEFINED)
     if on_undefined == "raise" and mask.any():
         row = int(np.flatnonzero(mask)[0])
         raise ValueError(f"ranking (row) {row} has {what}: the metric is undefined there; "
@@ -865,6 +980,8 @@ class RankingMetrics(NamedTuple):
     hits: np.ndarray           # (n_lists, n_ks) expected number of positives in the top k
     dcg: np.ndarray            # (n_lists, n_ks) expected DCG@k (binary gains)
     hit_prob: np.ndarray       # (n_lists, n_ks) P(at least one positive in the top k)
+    rr: np.ndarray | None = None      # (n_lists, n_ks) E[reciprocal rank of the first positive, 0 beyond k]
+    ap_sum: np.ndarray | None = None  # (n_lists, n_ks) E[sum of Precision@i over positive ranks i <= k]
 
 
 def _sort_rows(matrix):
@@ -878,7 +995,8 @@ def _sort_rows(matrix):
         list(pool.map(lambda part: part.sort(axis=1), halves))
 
 
-def ranking_metrics(y_true, y_score, betas=(), ks=(), levels=(0.0,)):
+def ranking_metrics(y_true: np.ndarray, y_score: np.ndarray, betas=(), ks=(), levels=(0.0,), *,
+                    rank_quantities: bool = False) -> RankingMetrics:
     """Compute every block-based quantity of a batch of rankings in one pass.
 
     One sort of each ranking's positive scores (numpy's SIMD sort, values only), then one
@@ -896,23 +1014,32 @@ def ranking_metrics(y_true, y_score, betas=(), ks=(), levels=(0.0,)):
     levels : sequence of float in [0, 1]
         TPR levels alpha; ``area[:, l, b]`` is the ROC area over FPR in [0, beta_b] above
         TPR alpha_l, in pair counts (divide by n_pos * n_neg).  Level 0 is OPAUC.
+    rank_quantities : bool, default False
+        Also the expected reciprocal rank and AP sum (fields ``rr``, ``ap_sum``, from
+        :func:`topk_rank_row`); else those fields are None.
 
     Returns
     -------
     RankingMetrics
         Raw counts; the public metric functions normalise them and handle undefined rows.
+
+    Examples
+    --------
+    >>> rm = ranking_metrics([True, False, True], [0.9, 0.8, 0.1], betas=[1.0], ks=[1, 2])
+    >>> rm.area.tolist(), rm.hits.tolist()  # AUC 1/2 (in pairs: 1 of 2); hits at k = 1, 2
+    ([[[1.0]]], [[1.0, 1.0]])
     """
     y_true, y_score, _, n_pos = _check_rankings(y_true, y_score)
-    return _ranking_metrics(y_true, y_score, n_pos, betas, ks, levels)
+    return _ranking_metrics(y_true, y_score, n_pos, betas, ks, levels, rank=rank_quantities)
 
 
-def _ranking_metrics(y_true, y_score, n_pos, betas=(), ks=(), levels=(0.0,)):
+def _ranking_metrics(y_true, y_score, n_pos, betas=(), ks=(), levels=(0.0,), rank=False):
     """:func:`ranking_metrics` on inputs checked by ``_check_rankings`` (which counts
     ``n_pos``)."""
-    betas = _check_betas(betas) if _as_list(betas) else np.empty(0)
-    ks = _check_ks(ks)
-    levels = np.asarray([_check_fraction(a, "alpha", allow_zero=True) for a in _as_list(levels)],
-                        dtype=np.float64)
+    betas = check_betas(betas, min_size=0)
+    ks = check_ks(ks)
+    levels = check_grid(levels, "levels (TPR levels alpha)",
+                        partial(check_fraction, allow_zero=True), min_size=0)
     n_rows, n_items = y_true.shape
     labels = y_true.view(np.int8)  # bool is one byte: 1 = positive, 0 = negative
     n_neg = n_items - n_pos
@@ -928,16 +1055,19 @@ def _ranking_metrics(y_true, y_score, n_pos, betas=(), ks=(), levels=(0.0,)):
     hits = np.zeros((n_rows, ks.size))
     dcg = np.zeros((n_rows, ks.size))
     hit_prob = np.zeros((n_rows, ks.size))
+    rr = np.zeros((n_rows, ks.size) if rank else (0, 0))
+    ap_sum = np.zeros((n_rows, ks.size) if rank else (0, 0))
     # ks beyond the ranking are clipped for the kernel's discount lookups and restored after.
     _by_chunks(_metrics_rows, _metrics_kernel, n_rows)(
         y_score, labels, pos, n_pos, betas[beta_order], levels, np.minimum(sorted_ks, n_items),
-        discounts, area, hits, dcg, hit_prob)
+        discounts, area, hits, dcg, hit_prob, bool(rank), rr, ap_sum)
     if np.any(beta_order != np.arange(betas.size)):
         area[:, :, beta_order] = area.copy()
     if np.any(k_order != np.arange(ks.size)):
-        for out in (hits, dcg, hit_prob):
+        for out in (hits, dcg, hit_prob) + ((rr, ap_sum) if rank else ()):
             out[:, k_order] = out.copy()
-    return RankingMetrics(n_pos, n_neg, betas, area, ks, hits, dcg, hit_prob)
+    return RankingMetrics(n_pos, n_neg, betas, area, ks, hits, dcg, hit_prob,
+                          rr if rank else None, ap_sum if rank else None)
 
 
 def _finish(values, single):
@@ -947,7 +1077,7 @@ def _finish(values, single):
 # --------------------------------------------------------------------------------------
 # Conversions between OPAUC conventions
 # --------------------------------------------------------------------------------------
-def normalize_opauc(raw, beta, normalize):
+def normalize_opauc(raw, beta, normalize: str) -> float | np.ndarray:
     """Convert a raw OPAUC (area in [0, beta]) to the named convention.
 
     ``"none"``: the raw area, range [0, beta] (paper Eq. 8).
@@ -956,8 +1086,13 @@ def normalize_opauc(raw, beta, normalize):
     McClish's chance minimum beta^2/2 and maximum beta), the value of scikit-learn's
     ``roc_auc_score(max_fpr=beta)``; 1/2 at chance, 1 for a perfect ranking.
     Each is a positive affine map of the raw value, so Pearson correlations agree.
+
+    Examples
+    --------
+    >>> normalize_opauc(0.05, 0.1, "beta"), normalize_opauc(0.005, 0.1, "mcclish")
+    (0.5, 0.5)
     """
-    _check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
+    check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
     beta = np.asarray(beta, dtype=np.float64)
     raw = np.asarray(raw, dtype=np.float64)
     if normalize == "none":
@@ -970,9 +1105,15 @@ def normalize_opauc(raw, beta, normalize):
     return float(out) if out.ndim == 0 else out
 
 
-def raw_opauc(value, beta, normalize):
-    """Inverse of :func:`normalize_opauc`: the raw OPAUC area from a normalised value."""
-    _check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
+def raw_opauc(value, beta, normalize: str) -> float | np.ndarray:
+    """Inverse of :func:`normalize_opauc`: the raw OPAUC area from a normalised value.
+
+    Examples
+    --------
+    >>> raw_opauc(0.5, 0.1, "mcclish")  # chance level: beta^2 / 2
+    0.005
+    """
+    check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
     beta = np.asarray(beta, dtype=np.float64)
     value = np.asarray(value, dtype=np.float64)
     if normalize == "none":
@@ -996,7 +1137,8 @@ def _pairwise_defined(rm, on_undefined):
     return missing_pos | missing_neg
 
 
-def opauc_curve(y_true, y_score, betas, normalize="none", *, on_undefined="raise"):
+def opauc_curve(y_true: np.ndarray, y_score: np.ndarray, betas, normalize: str = "none", *,
+                on_undefined: str = "raise") -> np.ndarray:
     """One-way partial AUC for a grid of betas, from one sort per ranking.
 
     ``OPAUC(beta) = integral_0^beta TPR(FPR^{-1}(s)) ds`` (paper Eq. 7 with alpha = 0),
@@ -1023,9 +1165,14 @@ def opauc_curve(y_true, y_score, betas, normalize="none", *, on_undefined="raise
     Returns
     -------
     ndarray of shape (n_betas,) for one ranking, (n_lists, n_betas) for a batch.
+
+    Examples
+    --------
+    >>> opauc_curve([True, False, True, False], [0.9, 0.8, 0.7, 0.1], [0.5, 1.0])
+    array([0.25, 0.75])
     """
-    _check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
-    betas = _check_betas(betas)
+    check_choice(normalize, "normalize", OPAUC_NORMALIZATIONS)
+    betas = check_betas(betas)
     y_true, y_score, single, n_pos = _check_rankings(y_true, y_score)
     rm = _ranking_metrics(y_true, y_score, n_pos, betas=betas)
     bad = _pairwise_defined(rm, on_undefined)
@@ -1036,35 +1183,57 @@ def opauc_curve(y_true, y_score, betas, normalize="none", *, on_undefined="raise
     return values[0] if single else values
 
 
-def opauc(y_true, y_score, beta, normalize="none", *, on_undefined="raise"):
+def opauc(y_true: np.ndarray, y_score: np.ndarray, beta: float, normalize: str = "none", *,
+          on_undefined: str = "raise") -> float | np.ndarray:
     """One-way partial AUC, OPAUC(beta), paper Eqs. 7-8 (see :func:`opauc_curve`).
 
     Raw range [0, beta] (``normalize="none"``, the paper's Eq. 8); ``"beta"`` divides by
     beta; ``"mcclish"`` equals scikit-learn's ``roc_auc_score(max_fpr=beta)``.
+
+    Examples
+    --------
+    >>> opauc([True, False, True, False], [0.9, 0.8, 0.7, 0.1], 0.5)
+    0.25
+    >>> opauc([1, 0, 0], [0, 0, 0], 0.5)  # a cut inside a tie group: the diagonal's area
+    0.125
     """
-    beta = _check_fraction(beta, "beta")
+    beta = check_fraction(beta, "beta")
     values = opauc_curve(y_true, y_score, [beta], normalize, on_undefined=on_undefined)
     return _finish(values[..., 0].reshape(-1), np.ndim(values) == 1)
 
 
-def auc(y_true, y_score, *, on_undefined="raise"):
+def auc(y_true: np.ndarray, y_score: np.ndarray, *, on_undefined: str = "raise"
+        ) -> float | np.ndarray:
     """Area under the ROC curve, paper Eq. 6: ``P(r_i > r_j) + P(r_i = r_j) / 2``.
 
     The Mann-Whitney statistic over (positive, negative) pairs; equals OPAUC(1) and
     scikit-learn's ``roc_auc_score``.  Range [0, 1].
+
+    Examples
+    --------
+    >>> auc([True, False, True, False], [0.9, 0.8, 0.7, 0.1])
+    0.75
+    >>> auc([[True, False], [True, True]], [[0.2, 0.2], [0.1, 0.3]], on_undefined="nan")
+    array([0.5, nan])
     """
     return opauc(y_true, y_score, 1.0, on_undefined=on_undefined)
 
 
-def tpauc(y_true, y_score, alpha, beta, *, on_undefined="raise"):
+def tpauc(y_true: np.ndarray, y_score: np.ndarray, alpha: float, beta: float, *,
+          on_undefined: str = "raise") -> float | np.ndarray:
     """Two-way partial AUC: ROC area inside TPR >= alpha and FPR <= beta (raw area).
 
     ``TPAUC = integral_0^beta max(TPR(FPR^{-1}(s)) - alpha, 0) ds``, range
     [0, beta (1 - alpha)] (Yang et al., ICML 2021).  ``alpha = 0`` gives OPAUC(beta), so
     alpha may be 0 here: alpha in [0, 1], beta in (0, 1].  Ties count 1/2 (diagonal ROC).
+
+    Examples
+    --------
+    >>> tpauc([True, False, True, False], [0.9, 0.8, 0.7, 0.1], 0.5, 1.0)
+    0.25
     """
-    alpha = _check_fraction(alpha, "alpha", allow_zero=True)
-    beta = _check_fraction(beta, "beta")
+    alpha = check_fraction(alpha, "alpha", allow_zero=True)
+    beta = check_fraction(beta, "beta")
     y_true, y_score, single, n_pos = _check_rankings(y_true, y_score)
     rm = _ranking_metrics(y_true, y_score, n_pos, betas=[beta], levels=[alpha])
     bad = _pairwise_defined(rm, on_undefined)
@@ -1074,15 +1243,21 @@ def tpauc(y_true, y_score, alpha, beta, *, on_undefined="raise"):
     return _finish(values, single)
 
 
-def llpauc(y_true, y_score, alpha, beta, *, on_undefined="raise"):
+def llpauc(y_true: np.ndarray, y_score: np.ndarray, alpha: float, beta: float, *,
+           on_undefined: str = "raise") -> float | np.ndarray:
     """Lower-left partial AUC: ROC area inside TPR <= alpha and FPR <= beta (raw area).
 
     ``LLPAUC = integral_0^beta min(TPR(FPR^{-1}(s)), alpha) ds`` = OPAUC(beta) minus the
     two-way area above alpha; range [0, alpha beta] (Shi et al., WWW 2024).  ``alpha = 1``
     gives OPAUC(beta).  alpha and beta in (0, 1].  Ties count 1/2.
+
+    Examples
+    --------
+    >>> llpauc([True, False, True, False], [0.9, 0.8, 0.7, 0.1], 0.5, 1.0)
+    0.5
     """
-    alpha = _check_fraction(alpha, "alpha")
-    beta = _check_fraction(beta, "beta")
+    alpha = check_fraction(alpha, "alpha")
+    beta = check_fraction(beta, "beta")
     y_true, y_score, single, n_pos = _check_rankings(y_true, y_score)
     rm = _ranking_metrics(y_true, y_score, n_pos, betas=[beta], levels=[0.0, alpha])
     bad = _pairwise_defined(rm, on_undefined)
@@ -1092,72 +1267,252 @@ def llpauc(y_true, y_score, alpha, beta, *, on_undefined="raise"):
     return _finish(values, single)
 
 
-def _topk(y_true, y_score, k):
-    k = _check_k(k)
+# --------------------------------------------------------------------------------------
+# Top-K metrics: one table
+# --------------------------------------------------------------------------------------
+#: Per-ranking Top-K quantities, in the order the row kernels write them: :func:`topk_row`
+#: gives ``hits`` (expected positives in the top k), ``dcg`` (expected DCG@k, binary gains)
+#: and ``hit_prob`` (P(a positive in the top k)); :func:`topk_rank_row` gives ``rr``
+#: (expected reciprocal rank of the first positive, 0 beyond k) and ``ap_sum`` (expected
+#: sum of Precision@i over the ranks i <= k holding a positive).
+TOPK_SOURCES = ("hits", "dcg", "hit_prob", "rr", "ap_sum")
+#: Sources that need :func:`topk_rank_row` (computed only when a metric asks for them).
+RANK_SOURCES = ("rr", "ap_sum")
+#: Denominators of the Top-K metrics (see :func:`topk_denominator`).
+TOPK_NORMALIZATIONS = ("k", "positives", "min_k_positives", "ideal_dcg", "none")
+
+
+@dataclass(frozen=True)
+class TopKMetric:
+    """One row of the Top-K metric table :data:`TOPK_METRICS`.
+
+    A Top-K metric of a ranking is ``source / denominator``: a per-ranking quantity of
+    :data:`TOPK_SOURCES` (an expectation over uniformly random tie-breaking, computed
+    exactly by the row kernels) divided by a denominator of :data:`TOPK_NORMALIZATIONS`.
+    The public ``*_at_k`` functions, :func:`simulations.correlation.topk_correlations` and
+    :func:`training.evaluation.evaluate_full_ranking` all read this table, so a metric built
+    from an existing source is one new row.
+
+    Attributes
+    ----------
+    name : str
+        Key of the table, the ``metric`` column of the correlation study and the prefix of
+        the evaluation's keys (``recall@20``).
+    source : str
+        One of :data:`TOPK_SOURCES`.
+    normalization : str
+        One of :data:`TOPK_NORMALIZATIONS`.
+    needs_positives : bool
+        Undefined for a ranking without positives (``on_undefined`` decides), else 0 there.
+    convention : str
+        Which library's convention it follows, for the docs.
+    doc : str
+        One line: what it measures.
+    """
+
+    name: str
+    source: str
+    normalization: str
+    needs_positives: bool
+    convention: str
+    doc: str
+
+
+TOPK_METRICS: dict[str, TopKMetric] = {m.name: m for m in (
+    TopKMetric("precision", "hits", "k", False, "paper Appendix C; a k beyond the ranking "
+               "still divides by k", "Precision@K = hits in the top k / k"),
+    TopKMetric("recall", "hits", "positives", True, "paper Appendix C (denominator n_pos)",
+               "Recall@K = hits in the top k / n_pos"),
+    TopKMetric("ndcg", "dcg", "ideal_dcg", True, "scikit-learn's ndcg_score (binary gains, "
+               "ignore_ties=False)", "NDCG@K = DCG@k / ideal DCG@min(k, n_pos)"),
+    TopKMetric("hit_rate", "hit_prob", "none", False, "ranx hit_rate",
+               "Hit rate@K = P(a positive in the top k)"),
+    TopKMetric("mrr", "rr", "none", True, "ranx / trec_eval reciprocal rank (recip_rank)",
+               "MRR@K = 1 / rank of the first positive if within the top k, else 0"),
+    TopKMetric("map", "ap_sum", "positives", True, "ranx map@k / trec_eval map_cut_k: "
+               "divided by the number of positives, not min(k, n_pos)",
+               "AP@K = sum of Precision@i over positive ranks i <= k / n_pos"),
+)}
+
+
+def topk_denominator(normalization: str, k, n_pos, discounts: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """The denominator of a Top-K metric (:class:`TopKMetric`), broadcast over k and n_pos.
+
+    ``"k"``: k; ``"positives"``: n_pos; ``"min_k_positives"``: min(k, n_pos);
+    ``"ideal_dcg"``: ``discounts[min(k, n_pos)]``, the DCG of a perfect ranking (Eq. 18's
+    normaliser); ``"none"``: 1.  Returned as float64, so ``source / denominator`` is the
+    same float whoever divides.
+
+    Parameters
+    ----------
+    normalization : str
+        One of :data:`TOPK_NORMALIZATIONS`.
+    k, n_pos : int or integer arrays (broadcast together)
+    discounts : float array, optional
+        ``discount_table(m)`` with m >= max(min(k, n_pos)); computed when omitted.
+
+    Examples
+    --------
+    >>> topk_denominator("min_k_positives", np.array([1, 5]), 3)
+    array([1., 3.])
+    >>> float(topk_denominator("ideal_dcg", 2, 5))  # 1 + 1 / log2(3)
+    1.6309297535714575
+    """
+    check_choice(normalization, "normalization", TOPK_NORMALIZATIONS)
+    k = np.asarray(k)
+    n_pos = np.asarray(n_pos)
+    if normalization == "k":
+        out = k + np.zeros_like(n_pos)
+    elif normalization == "positives":
+        out = n_pos + np.zeros_like(k)
+    elif normalization == "min_k_positives":
+        out = np.minimum(k, n_pos)
+    elif normalization == "ideal_dcg":
+        cut = np.minimum(k, n_pos).astype(np.int64)
+        if discounts is None:
+            discounts = discount_table(int(cut.max(initial=0)))
+        out = discounts[cut]
+    else:
+        out = np.ones(np.broadcast_shapes(k.shape, n_pos.shape))
+    return np.asarray(out, dtype=np.float64)
+
+
+def _topk_metric(name, y_true, y_score, k, on_undefined="raise", normalization=None):
+    """A Top-K metric of :data:`TOPK_METRICS` at one k: one path for every public function."""
+    metric = TOPK_METRICS[name]
+    k = check_int(k, "k", low=1)
     y_true, y_score, single, n_pos = _check_rankings(y_true, y_score)
-    return _ranking_metrics(y_true, y_score, n_pos, ks=[k]), k, single
+    rm = _ranking_metrics(y_true, y_score, n_pos, ks=[k], rank=metric.source in RANK_SOURCES)
+    bad = np.zeros(rm.n_pos.shape, bool)
+    if metric.needs_positives:
+        bad = _undefined_rows(rm.n_pos == 0, on_undefined, "no positive item")
+    denominator = topk_denominator(normalization or metric.normalization, k, rm.n_pos)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = getattr(rm, metric.source)[:, 0] / denominator
+    values[bad] = np.nan
+    return _finish(values, single)
 
 
-def precision_at_k(y_true, y_score, k):
+def precision_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int) -> float | np.ndarray:
     """Precision@K = (positives in the top k) / k (paper Appendix C).
 
     Ties at the k-th position: expected value under uniformly random tie-breaking (a tie
     group straddling the cut contributes its positive fraction per position taken).  A k
     larger than the ranking takes the whole ranking and still divides by k.  Defined for
     every ranking (0 without positives).  Range [0, 1].
+
+    Examples
+    --------
+    >>> precision_at_k([True, False, True, False], [0.9, 0.8, 0.7, 0.1], 2)
+    0.5
+    >>> precision_at_k([True, False], [0.5, 0.5], 1)  # a tie: expected value
+    0.5
     """
-    rm, k, single = _topk(y_true, y_score, k)
-    return _finish(rm.hits[:, 0] / k, single)
+    return _topk_metric("precision", y_true, y_score, k)
 
 
-def recall_at_k(y_true, y_score, k, denominator="positives", *, on_undefined="raise"):
+def recall_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int, denominator: str = "positives",
+                *, on_undefined: str = "raise") -> float | np.ndarray:
     """Recall@K = (positives in the top k) / D (paper Appendix C).
 
     ``denominator="positives"`` (the paper's): D = number of positives.
     ``"min_k_positives"``: D = min(k, number of positives), used by some libraries; then
     a perfect ranking scores 1 at every k.  Ties at the k-th position: expected value under
     uniformly random tie-breaking.  Undefined without positives.  Range [0, 1].
+
+    Examples
+    --------
+    >>> recall_at_k([True, False, True, False], [0.9, 0.8, 0.7, 0.1], 2)
+    0.5
+    >>> recall_at_k([True, False, True, False], [0.9, 0.8, 0.7, 0.1], 1, "min_k_positives")
+    1.0
     """
-    _check_choice(denominator, "denominator", RECALL_DENOMINATORS)
-    rm, k, single = _topk(y_true, y_score, k)
-    bad = _undefined_rows(rm.n_pos == 0, on_undefined, "no positive item")
-    denom = rm.n_pos if denominator == "positives" else np.minimum(rm.n_pos, k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = rm.hits[:, 0] / denom
-    values[bad] = np.nan
-    return _finish(values, single)
+    check_choice(denominator, "denominator", RECALL_DENOMINATORS)
+    return _topk_metric("recall", y_true, y_score, k, on_undefined, normalization=denominator)
 
 
-def ndcg_at_k(y_true, y_score, k, *, on_undefined="raise"):
+def ndcg_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int, *, on_undefined: str = "raise"
+              ) -> float | np.ndarray:
     """NDCG@K with binary gains (paper Appendix C).
 
     ``DCG@k = sum over positions p <= k holding a positive of 1 / log2(p + 1)`` (1-based p),
     divided by the ideal ``sum_{p=1}^{min(n_pos, k)} 1 / log2(p + 1)``.  Ties: expected
     gain under uniformly random tie-breaking, the convention of scikit-learn's
     ``ndcg_score``.  Undefined without positives.  Range [0, 1].
+
+    Examples
+    --------
+    >>> ndcg_at_k([False, True], [0.9, 0.1], 2)  # (1 / log2(3)) / 1
+    0.6309297535714575
+    >>> ndcg_at_k([[False, True], [False, False]], [[0.9, 0.1], [0.9, 0.1]], 2,
+    ...           on_undefined="nan")
+    array([0.63092975,        nan])
     """
-    rm, k, single = _topk(y_true, y_score, k)
-    bad = _undefined_rows(rm.n_pos == 0, on_undefined, "no positive item")
-    n_items = np.asarray(y_true).shape[-1]
-    ideal = discount_table(min(k, n_items))[np.minimum(rm.n_pos, k)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = rm.dcg[:, 0] / ideal
-    values[bad] = np.nan
-    return _finish(values, single)
+    return _topk_metric("ndcg", y_true, y_score, k, on_undefined)
 
 
-def hit_rate_at_k(y_true, y_score, k):
+def hit_rate_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int) -> float | np.ndarray:
     """Hit rate@K = 1 if a positive is in the top k, else 0.
 
     Ties at the k-th position: the probability of a hit under uniformly random
     tie-breaking (hypergeometric).  Defined for every ranking (0 without positives).
     Range [0, 1].
+
+    Examples
+    --------
+    >>> hit_rate_at_k([False, True, False], [0.5, 0.5, 0.5], 1)
+    0.3333333333333333
     """
-    rm, k, single = _topk(y_true, y_score, k)
-    return _finish(rm.hit_prob[:, 0], single)
+    return _topk_metric("hit_rate", y_true, y_score, k)
 
 
-def roc_points(y_true, y_score):
+def mrr_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int, *, on_undefined: str = "raise"
+             ) -> float | np.ndarray:
+    """Reciprocal rank at K: 1 / (rank of the first positive) if that rank is <= k, else 0.
+
+    The per-ranking term of MRR@K (average it over rankings for the mean), in the convention
+    of ranx's ``reciprocal_rank`` (``mrr@k``) and trec_eval's ``recip_rank``: ranks are
+    1-based; a ranking whose first positive lies below k scores 0.  Ties: the expected value
+    under uniformly random tie-breaking, computed exactly (:func:`topk_rank_row`), as for
+    every Top-K metric here.  Undefined without positives (like Recall and NDCG; ranx
+    returns 0 there): ``on_undefined`` decides.  Range [0, 1].
+
+    Examples
+    --------
+    >>> mrr_at_k([False, True, True], [0.9, 0.8, 0.1], 3)
+    0.5
+    >>> mrr_at_k([False, True, True], [0.9, 0.8, 0.1], 1)
+    0.0
+    >>> mrr_at_k([True, False], [0.5, 0.5], 2)  # rank 1 or 2, each with probability 1/2
+    0.75
+    """
+    return _topk_metric("mrr", y_true, y_score, k, on_undefined)
+
+
+def map_at_k(y_true: np.ndarray, y_score: np.ndarray, k: int, *, on_undefined: str = "raise"
+             ) -> float | np.ndarray:
+    """Average precision at K: ``AP@K = (1 / n_pos) sum_{i <= k, rank i positive} Precision@i``.
+
+    The per-ranking term of MAP@K.  Denominator: the number of positives n_pos, the
+    convention of ranx's ``map@k`` (``average_precision``, which divides by the number of
+    relevant items) and trec_eval's ``map_cut_k``; not min(k, n_pos) (ml_metrics' ``apk``).
+    So AP@K <= Recall@K, and AP@K for k >= n_items equals scikit-learn's
+    ``average_precision_score`` on an untied ranking.  Ties: the expected value under
+    uniformly random tie-breaking, computed exactly (:func:`topk_rank_row`).  Undefined
+    without positives: ``on_undefined`` decides.  Range [0, 1].
+
+    Examples
+    --------
+    >>> map_at_k([True, False, True], [0.9, 0.8, 0.1], 3)  # (1/1 + 2/3) / 2
+    0.8333333333333333
+    >>> map_at_k([True, False, True], [0.9, 0.8, 0.1], 1)  # (1/1) / 2
+    0.5
+    """
+    return _topk_metric("map", y_true, y_score, k, on_undefined)
+
+
+def roc_points(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vertices of the empirical ROC curve of one ranking, from (0, 0) to (1, 1).
 
     One vertex per block of the ranking (see the module docstring): a run of one label is a
@@ -1168,6 +1523,12 @@ def roc_points(y_true, y_score):
     Returns
     -------
     (fpr, tpr) : two float arrays of the same length.
+
+    Examples
+    --------
+    >>> fpr, tpr = roc_points([True, False, True], [0.9, 0.5, 0.5])  # a tied pair: diagonal
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 0.0, 1.0], [0.0, 0.5, 1.0])
     """
     y_true, y_score, single, n_pos = _check_rankings(y_true, y_score)
     if not single:
@@ -1186,3 +1547,4 @@ def roc_points(y_true, y_score):
     fpr = np.concatenate([[0.0], np.cumsum(block_neg[:nb]) / n_neg])
     tpr = np.concatenate([[0.0], np.cumsum(block_pos[:nb]) / n_pos])
     return fpr, tpr
+

@@ -19,25 +19,33 @@ row is placed between the sorted test scores instead (``blocks_from_row``, O(n_i
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from theory.metrics import (
-    _SELECT_WIDTH,
+    RANK_SOURCES,
+    SELECT_WIDTH,
     SENTINELS,
-    _check_betas,
-    _check_ks,
+    TOPK_METRICS,
     area_curve_row,
     blocks_from_row,
     discount_table,
     top_candidates_row,
+    topk_denominator,
+    topk_rank_row,
     topk_row,
 )
+from theory.validation import check_betas, check_choice, check_grid, check_ks
 from training.loaders import to_interactions
 
-__all__ = ["Evaluation", "evaluate_full_ranking"]
+__all__ = ["EVALUATION_METRICS", "Evaluation", "evaluate_full_ranking"]
+
+#: Top-K metrics of :data:`theory.metrics.TOPK_METRICS` that the evaluation reports by default
+#: (the trainer's): Recall, Precision and NDCG as in the paper, then MRR@K and MAP@K.
+EVALUATION_METRICS = ("recall", "precision", "ndcg", "mrr", "map")
 
 _USERS_PER_BLOCK = 1024  # one block of scores: 1024 x n_items (170 MB in float32 for Gowalla)
 # Rows per parallel work item: fixed, so the work splits the same way on any thread count.
@@ -45,22 +53,31 @@ _ROWS_PER_CHUNK = 16
 
 
 class Evaluation(NamedTuple):
-    """Per-user metrics of a full-ranking evaluation, users with test items only."""
+    """Per-user metrics of a full-ranking evaluation, users with test items only.
+
+    Each Top-K metric is also an attribute: ``ev.recall`` is ``ev.topk["recall"]``
+    (hits / n_test, the paper's denominator), likewise ``precision`` (hits / k), ``ndcg``,
+    ``mrr``, ``map`` and any other name of :data:`theory.metrics.TOPK_METRICS` computed.
+    """
 
     users: np.ndarray       # (n_eval,) user ids evaluated
     ks: np.ndarray          # (n_ks,)
-    recall: np.ndarray      # (n_eval, n_ks) hits / n_test  (paper's denominator)
-    precision: np.ndarray   # (n_eval, n_ks) hits / k
-    ndcg: np.ndarray        # (n_eval, n_ks)
+    topk: dict              # Top-K metric name -> (n_eval, n_ks), in the order asked
     betas: np.ndarray       # (n_betas,)
     opauc: np.ndarray       # (n_eval, n_betas) raw OPAUC (range [0, beta])
 
+    def __getattr__(self, name: str) -> np.ndarray:
+        topk = self.topk  # a field: found without recursion
+        if name in topk:
+            return topk[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r} (Top-K metrics "
+                             f"computed: {tuple(topk)})")
+
     def mean(self) -> dict[str, float]:
-        """Averages over evaluated users, keyed like ``recall@20``, ``ndcg@5``, ``opauc@0.01``."""
+        """Averages over evaluated users, keyed like ``recall@20``, ``mrr@5``, ``opauc@0.01``."""
         out = {}
-        for name in ("recall", "precision", "ndcg"):
-            values = getattr(self, name).mean(axis=0)
-            out.update({f"{name}@{k}": float(v) for k, v in zip(self.ks, values)})
+        for name, values in self.topk.items():
+            out.update({f"{name}@{k}": float(v) for k, v in zip(self.ks, values.mean(axis=0))})
         values = self.opauc.mean(axis=0)
         out.update({f"opauc@{b:g}": float(v) for b, v in zip(self.betas, values)})
         return out
@@ -80,7 +97,8 @@ def _positions_needed(ks, betas, n_pos, n_neg):
 
 @njit(parallel=True, cache=True)
 def _evaluate_block(scores, users, train_indptr, train_indices, test_indptr, test_indices,
-                    ks, discounts, betas, hits_out, dcg_out, area_out, n_neg_out):
+                    ks, discounts, betas, rank, hits_out, dcg_out, hit_prob_out, rr_out, ap_out,
+                    area_out, n_neg_out):
     """Metrics of each row of a block of scores (overwritten: training items become -inf).
 
     Exactness of the top-r path: the candidates are all ranked items scoring >= s_(r), the
@@ -91,7 +109,8 @@ def _evaluate_block(scores, users, train_indptr, train_indices, test_indptr, tes
     blocks that hold the first ceil(beta_max n_neg) <= r - n_pos negatives, and a run cut
     short only changes its own length q, which enters its area as ``0.5 * (p / q)`` with
     p = 0 (a negative run) or not at all (q = 0, a positive run).  So the metrics are the
-    same floats as on the full row.
+    same floats as on the full row.  ``topk_rank_row`` (when ``rank``) reads positions
+    <= max(ks) <= r only, so its values are exact too.
     """
     n_rows, n_items = scores.shape
     max_test = 0
@@ -106,8 +125,7 @@ def _evaluate_block(scores, users, train_indptr, train_indices, test_indptr, tes
         counts = np.empty(2 * max_test + 2, np.int64)
         block_pos = np.empty(n_items, np.int64)
         block_neg = np.empty(n_items, np.int64)
-        hit_prob = np.empty(ks.shape[0])
-        chunk_keys = np.empty(n_items // _SELECT_WIDTH + 1, np.int64)
+        chunk_keys = np.empty(n_items // SELECT_WIDTH + 1, np.int64)
         cand = np.empty(n_items, np.int64)
         cand_scores = np.empty(n_items)
         cand_labels = np.empty(n_items, np.int8)
@@ -122,7 +140,7 @@ def _evaluate_block(scores, users, train_indptr, train_indices, test_indptr, tes
             # The top-r selection bounds s_(r) by the r-th largest of its chunk maxima, so it
             # needs r <= the number of chunks (measured: 7 us per row at r = 50, 32 us at
             # r = 640, against 150 us for the whole row on 40,988 items).
-            if need * _SELECT_WIDTH <= n_items:
+            if need * SELECT_WIDTH <= n_items:
                 for t in range(train_indptr[u], train_indptr[u + 1]):
                     row[train_indices[t]] = -np.inf  # left out of the ranking
                 n_cand, _ = top_candidates_row(row, need, chunk_keys, cand, cand_scores)
@@ -149,7 +167,10 @@ def _evaluate_block(scores, users, train_indptr, train_indices, test_indptr, tes
                                             counts, block_pos, block_neg)
                 for t in range(train_indptr[u], train_indptr[u + 1]):
                     labels[train_indices[t]] = 0
-            topk_row(block_pos, block_neg, nb, ks, discounts, hits_out[r], dcg_out[r], hit_prob)
+            topk_row(block_pos, block_neg, nb, ks, discounts, hits_out[r], dcg_out[r],
+                     hit_prob_out[r])
+            if rank:
+                topk_rank_row(block_pos, block_neg, nb, ks, rr_out[r], ap_out[r])
             if betas.shape[0] > 0:
                 area_curve_row(block_pos, block_neg, nb, n_neg, betas, 0.0, area_out[r])
             n_neg_out[r] = n_neg
@@ -169,8 +190,10 @@ def _overflow_impossible(user_factors, item_factors, dtype) -> bool:
     return bound <= float(np.finfo(dtype).max) / 2
 
 
-def evaluate_full_ranking(user_factors, item_factors, train, test, ks=(5, 20, 50), betas=(),
-                          users_per_block=_USERS_PER_BLOCK) -> Evaluation:
+def evaluate_full_ranking(user_factors: np.ndarray, item_factors: np.ndarray, train, test,
+                          ks: Sequence[int] = (5, 20, 50), betas: Sequence[float] = (),
+                          users_per_block: int = _USERS_PER_BLOCK, *,
+                          metrics: Sequence[str] = EVALUATION_METRICS) -> Evaluation:
     """Evaluate a dot-product model on every item, training items masked.
 
     Parameters
@@ -179,13 +202,31 @@ def evaluate_full_ranking(user_factors, item_factors, train, test, ks=(5, 20, 50
     train, test : scipy sparse matrices (n_users, n_items); nonzeros are interactions.
     ks : ints >= 1, the Top-K cut-offs.
     betas : floats in (0, 1], optional OPAUC levels (raw area over FPR in [0, beta]).
+    metrics : names of :data:`theory.metrics.TOPK_METRICS`
+        The Top-K metrics to report (default :data:`EVALUATION_METRICS`).  MRR@K and MAP@K
+        (the only ones that need ``topk_rank_row``) cost about one pass over the top max(ks)
+        positions per user; leave them out to skip it.
 
     Returns
     -------
     Evaluation
         Per-user Recall@k (hits / number of test items, the paper's convention),
-        Precision@k, NDCG@k and raw OPAUC, for the users with at least one test item;
-        ``.mean()`` gives the paper's averages.
+        Precision@k, NDCG@k, MRR@k, MAP@k (AP over the test items, ranx's map@k) and raw
+        OPAUC, for the users with at least one test item; ``.mean()`` gives the paper's
+        averages.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> users = np.array([[1.0], [1.0]])
+    >>> items = np.array([[3.0], [2.0], [1.0], [0.0]])  # item 0 scores highest
+    >>> train = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 0, 0]]))
+    >>> test = sp.csr_matrix(np.array([[0, 0, 1, 0], [0, 1, 0, 1]]))
+    >>> ev = evaluate_full_ranking(users, items, train, test, ks=(1, 2))
+    >>> ev.recall.tolist(), ev.mrr.tolist()
+    ([[0.0, 1.0], [0.0, 0.5]], [[0.0, 0.5], [0.0, 0.5]])
+    >>> ev.mean()["map@2"]
+    0.375
     """
     user_factors = np.asarray(user_factors)
     item_factors = np.asarray(item_factors)
@@ -205,15 +246,17 @@ def evaluate_full_ranking(user_factors, item_factors, train, test, ks=(5, 20, 50
             raise ValueError(f"{name} must have shape {shape} (users x items); got {m.shape}")
     if test.multiply(train).nnz:
         raise ValueError("train and test share (user, item) pairs; they must be disjoint")
-    ks = np.sort(_check_ks(ks))
-    if ks.size == 0:
-        raise ValueError("ks must hold at least one cut-off")
-    betas = np.sort(_check_betas(betas)) if len(np.atleast_1d(betas)) else np.empty(0)
+    ks = check_ks(ks, sort=True, min_size=1)
+    betas = check_betas(betas, sort=True, min_size=0)
+    names = tuple(dict.fromkeys(check_grid(
+        metrics, "metrics", lambda v, n: check_choice(v, n, TOPK_METRICS), dtype=object).tolist()))
+    rank = any(TOPK_METRICS[m].source in RANK_SOURCES for m in names)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     kernel_ks = np.minimum(ks, shape[1])
     discounts = discount_table(int(kernel_ks[-1]))
-    hits = np.zeros((users.size, ks.size))
-    dcg = np.zeros((users.size, ks.size))
+    sources = {name: np.zeros((users.size, ks.size)) for name in ("hits", "dcg", "hit_prob")}
+    for name in RANK_SOURCES:
+        sources[name] = np.zeros((users.size, ks.size) if rank else (0, 0))
     area = np.zeros((users.size, betas.size))
     n_neg = np.zeros(users.size, np.int64)
     args = (train.indptr.astype(np.int64), train.indices.astype(np.int64),
@@ -234,10 +277,17 @@ def evaluate_full_ranking(user_factors, item_factors, train, test, ks=(5, 20, 50
             raise ValueError("user_factors @ item_factors.T overflows to inf; the scores must be "
                              "finite (rescale the factors or pass float64)")
         sl = slice(start, start + block.size)
-        _evaluate_block(scores, block, *args, kernel_ks, discounts, betas,
-                        hits[sl], dcg[sl], area[sl], n_neg[sl])
-    n_test = np.diff(test.indptr)[users].astype(np.float64)
-    ideal = discount_table(int(kernel_ks[-1]))[np.minimum(n_test[:, None].astype(np.int64), kernel_ks)]
+        _evaluate_block(scores, block, *args, kernel_ks, discounts, betas, rank,
+                        *(sources[name][sl] for name in ("hits", "dcg", "hit_prob", *RANK_SOURCES)),
+                        area[sl], n_neg[sl])
+    n_test = np.diff(test.indptr)[users]
     with np.errstate(divide="ignore", invalid="ignore"):
-        opauc = area / (n_test * n_neg)[:, None]
-    return Evaluation(users, ks, hits / n_test[:, None], hits / ks, dcg / ideal, betas, opauc)
+        opauc = area / (n_test.astype(np.float64) * n_neg)[:, None]
+    # Every Top-K metric is its source over its denominator (theory.metrics.TOPK_METRICS);
+    # every evaluated user has a test item, so none is undefined.
+    topk = {}
+    for name in names:
+        metric = TOPK_METRICS[name]
+        topk[name] = sources[metric.source] / topk_denominator(
+            metric.normalization, ks[None, :], n_test[:, None], discounts)
+    return Evaluation(users, ks, topk, betas, opauc)
