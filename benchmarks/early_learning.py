@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import random
 import sys
 import time
@@ -56,17 +54,16 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from training import sampling as S  # noqa: E402
-from training import trainer as T  # noqa: E402
-from training.evaluation import evaluate_full_ranking  # noqa: E402
-from training.loaders import load_mat  # noqa: E402
-from training.models import init_model  # noqa: E402
-from training.results import atomic_write_text, git_revision  # noqa: E402
-from training.split import split_per_user  # noqa: E402
-
-
+from simulations.files import atomic_write_text
+from theory.validation import check_int, check_real
+from training import sampling as S
+from training import trainer as T
+from training.datasets import data_folder
+from training.evaluation import evaluate_full_ranking
+from training.loaders import load_mat
+from training.models import init_model
+from training.results import git_revision
+from training.split import split_per_user
 
 DIM, BATCH, LR, LR_STEP, LR_GAMMA, INIT_STD = 32, 4096, 1e-3, 5, 0.95, 0.1
 KS = (5, 20, 50)
@@ -88,8 +85,7 @@ def authors_split(matrix, ratio: float = 0.8, seed: int = 10):
     the others to test.  Python's ``random.sample`` and Mersenne Twister are the same in every
     Python 3 release used by the authors (3.8) and here.
     """
-    if not 0.0 < ratio < 1.0:
-        raise ValueError(f"ratio must be in (0, 1), got {ratio!r}")
+    ratio = check_real(ratio, "ratio", low=0.0, high=1.0, include_low=False, include_high=False)
     m = sp.csr_matrix(matrix)
     m.sort_indices()
     rng = random.Random(seed)
@@ -316,8 +312,7 @@ def run_side(side, train, test, init, sampler, args, seed, checkpoints, log):
 
 
 def _parser():
-    default_data = Path(os.environ.get("HNSLAB_DATA", Path(__file__).resolve().parents[2]
-                                       / "shared" / "data")) / "gowalla.mat"
+    default_data = data_folder() / "gowalla.mat"
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=default_data, help="Gowalla .mat file")
     p.add_argument("--sampler", choices=("uniform", "dns", "softmax_v"), default="dns")
@@ -386,14 +381,20 @@ def main(argv=None):
         return 0
     if args.n is None:
         args.n = 1 if args.sampler == "uniform" else 200
-    if args.n < 1 or (args.sampler == "dns" and not 1 <= args.m <= args.n):
-        parser.error("need --n >= 1 and 1 <= --m <= --n")
-    if args.sampler == "softmax_v" and args.n <= args.ddof:
-        parser.error(f"Softmax-v with --ddof {args.ddof} needs --n > {args.ddof}")
-    if not (args.rho > 0) or not math.isfinite(args.rho):
-        parser.error("--rho must be > 0")
-    if min(args.epochs) < 1 or min(args.seeds) < 0 or args.threads < 1:
-        parser.error("--epochs must be >= 1, --seeds >= 0, --threads >= 1")
+    try:  # argparse has the types; the ranges are theory.validation's, named by option
+        check_int(args.n, "--n", low=1)
+        if args.sampler == "dns":
+            check_int(args.m, "--m", low=1, high=args.n, high_name="--n")
+        if args.sampler == "softmax_v":
+            check_int(args.n, f"--n (Softmax-v with --ddof {args.ddof})", low=args.ddof + 1)
+        check_real(args.rho, "--rho", low=0.0, include_low=False)
+        for epochs in args.epochs:
+            check_int(epochs, "--epochs", low=1)
+        for seed in args.seeds:
+            check_int(seed, "--seeds", low=0)
+        check_int(args.threads, "--threads", low=1)
+    except ValueError as exc:
+        parser.error(f"argument {exc}")
     if not args.data.exists():
         parser.error(f"--data: {args.data} not found (set HNSLAB_DATA or pass --data)")
     sides = [s for s, skip in (("hnslab", args.skip_hnslab), ("torch", args.skip_torch))

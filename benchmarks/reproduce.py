@@ -18,11 +18,13 @@ code), Adam's weight decay on all parameters, 200 epochs, N = 200; LightGCN with
 ``--layers`` (3) layers.  Seed s draws the split (Gowalla's per-user 80/20; the LightGCN-format
 files have a fixed split), the initialisation, the pair orders and the pools.
 
-Resumable: each finished run appends one row to ``results/<dataset>_<model>.csv``
-(:mod:`training.results`, atomic; ``--results`` overrides); a rerun skips the runs already
-there (run key: data set, model, sampler, weight decay, seed, epochs).  Runs go one
-configuration at a time (seed-major, then the grid's order, then weight decay), so Ctrl-C (stop
-after the current batch; the interrupted run is not saved) loses only the run in progress.
+Resumable: the runs are the cells of one serial sweep (:func:`simulations.sweep.run_sweep`)
+whose store is the results CSV (:class:`Study`): each finished run appends one row to
+``results/<dataset>_<model>.csv`` (:mod:`training.results`, atomic; ``--results`` overrides)
+and a rerun skips the runs already there (run key: data set, model, sampler, weight decay,
+seed, epochs).  Runs go one configuration at a time (seed-major, then the grid's order, then
+weight decay), so Ctrl-C (stop after the current batch; the interrupted run is not saved)
+loses only the run in progress.
 
 Report: the grid, Table 2 / Table 3 next to the paper (Gowalla; Yelp2018 and MovieLens-1M are
 stand-ins, not the paper's data sets) and the Guideline 2 picks per weight decay with the
@@ -43,19 +45,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
 from figures import tables
+from simulations.sweep import run_sweep
+from theory.validation import check_int, check_real
 from training import sampling as S
 from training import trainer as T
 from training.datasets import DatasetError, load_dataset
 from training.results import (
     RESULTS_DIR,
+    RUN_KEY,
     append_result,
     has_run,
     read_results,
@@ -96,13 +100,11 @@ def parse_point(text: str):
     try:
         if family == "BPR" and not colon:
             return ("BPR", None)
-        if family == "DNS" and colon and value.isdigit() and 1 <= int(value) <= POOL:
-            return ("DNS", int(value))
+        if family == "DNS" and colon and value.isdigit():
+            return ("DNS", check_int(int(value), "M", low=1, high=POOL))
         if family == "Softmax-v" and colon:
-            rho = float(value)
-            if rho > 0 and math.isfinite(rho):
-                return ("Softmax-v", rho)
-    except ValueError:
+            return ("Softmax-v", check_real(float(value), "RHO", low=0.0, include_low=False))
+    except ValueError:  # not a number, or out of range: the message below says what is allowed
         pass
     raise argparse.ArgumentTypeError(
         f"{text!r} is not a grid point; allowed: BPR, DNS:M (integer 1 <= M <= {POOL}), "
@@ -166,39 +168,80 @@ def run_key(args, sampler, wd, seed) -> dict:
                 weight_decay=wd, seed=seed, epochs=args.epochs)
 
 
-def run_grid(args, points) -> bool:
-    """Train every (seed, point, weight decay) not yet in the results; False if interrupted."""
-    todo = [(seed, family, param, wd) for seed in args.seeds for family, param in points
-            for wd in args.weight_decays]
-    splits = {}
-    for k, (seed, family, param, wd) in enumerate(todo, 1):
-        sampler = sampler_of(family, param)
-        head = f"[{k}/{len(todo)}] {sampler.label()} wd={wd:g} seed={seed}"
-        if has_run(args.results, **run_key(args, sampler, wd, seed)):
-            print(f"{head}: done, skipped", flush=True)
-            continue
-        if seed not in splits:  # the split depends on the seed (per-user splits)
-            splits[seed] = load_dataset(args.data or args.dataset, seed)
-            train = splits[seed][0]
+class Study:
+    """One invocation as a sweep (:func:`simulations.sweep.run_sweep`): a cell is one run
+    (``seed``, grid point, ``weight_decay``), :meth:`train` the cell function, and the study
+    itself the sweep's store (:class:`simulations.sweep.SweepStore`) on the results CSV: a cell
+    is done when its run key is there (:func:`training.results.has_run`), and each finished run
+    appends its row (:func:`training.results.append_result`) before the next one starts."""
+
+    def __init__(self, args, configs: list[dict]):
+        self.args, self.configs = args, configs
+        self.splits = {}  # seed -> (train, test), loaded on the first run that needs it
+
+    def _sampler(self, config):
+        return sampler_of(config["family"], config["param"])
+
+    def _key(self, config) -> dict:
+        return run_key(self.args, self._sampler(config), config["weight_decay"], config["seed"])
+
+    def _head(self, config) -> str:
+        return (f"[{self.configs.index(config) + 1}/{len(self.configs)}] "
+                f"{self._sampler(config).label()} wd={config['weight_decay']:g} "
+                f"seed={config['seed']}")
+
+    def load(self, cell) -> list[dict] | None:
+        key = self._key(cell.config)
+        if not has_run(self.args.results, **key):
+            return None
+        print(f"{self._head(cell.config)}: done, skipped", flush=True)
+        frame = read_results(self.args.results)
+        same = np.logical_and.reduce([frame[c] == key[c] for c in RUN_KEY])
+        return frame[same].to_dict("records")
+
+    def save(self, cell, rows: list[dict]) -> None:
+        for row in rows:
+            append_result(self.args.results, row)
+            print(f"    recall@50 {row['recall@50']:.4f} ndcg@50 {row['ndcg@50']:.4f} "
+                  f"({row['seconds_per_epoch']:.1f} s/epoch)", flush=True)
+
+    def train(self, config: dict, cell_seed: int) -> dict:
+        """Train one run and return its results row; raises KeyboardInterrupt if stopped.
+
+        The run's seed is ``config["seed"]`` (it draws the split, the initialisation, the
+        pair orders and the pools, as the paper's protocol and the committed rows have it);
+        the sweep's ``cell_seed`` is not used."""
+        args, seed, wd = self.args, config["seed"], config["weight_decay"]
+        if seed not in self.splits:  # the split depends on the seed (per-user splits)
+            self.splits[seed] = load_dataset(args.data or args.dataset, seed)
+            train, test = self.splits[seed]
             print(f"{args.dataset} (seed {seed}): {train.shape[0]} users x {train.shape[1]} "
-                  f"items, {train.nnz} train / {splits[seed][1].nnz} test interactions",
-                  flush=True)
-        train, test = splits[seed]
-        print(f"{head}, {args.model}, {args.epochs} epochs ...", flush=True)
+                  f"items, {train.nnz} train / {test.nnz} test interactions", flush=True)
+        train, test = self.splits[seed]
+        print(f"{self._head(config)}, {args.model}, {args.epochs} epochs ...", flush=True)
         options = {"layers": args.layers} if args.model == "lightgcn" else {}
-        result = T.train_model(train, test, sampler, model=args.model, epochs=args.epochs,
-                               ks=KS, eval_every=args.eval_every, progress=not args.no_progress,
-                               dim=32, batch_size=4096, lr=1e-3, weight_decay=wd,
-                               weight_decay_mode="adam", lr_decay=True, seed=seed,
-                               threads=args.threads, **options)
-        if result.interrupted:
-            print("interrupted: this run is not saved; rerun to resume", flush=True)
-            return False
-        row = result_row({**result.summary(), "seed": seed}, dataset=args.dataset,
-                         model=args.model)
-        append_result(args.results, row)
-        print(f"    recall@50 {row['recall@50']:.4f} ndcg@50 {row['ndcg@50']:.4f} "
-              f"({row['seconds_per_epoch']:.1f} s/epoch)", flush=True)
+        result = T.train_model(train, test, self._sampler(config), model=args.model,
+                               epochs=args.epochs, ks=KS, eval_every=args.eval_every,
+                               progress=not args.no_progress, dim=32, batch_size=4096, lr=1e-3,
+                               weight_decay=wd, weight_decay_mode="adam", lr_decay=True,
+                               seed=seed, threads=args.threads, **options)
+        if result.interrupted:  # Ctrl-C: the sweep stops here, this run is not saved
+            raise KeyboardInterrupt
+        return result_row({**result.summary(), "seed": seed}, dataset=args.dataset,
+                          model=args.model)
+
+
+def run_grid(args, points) -> bool:
+    """Train every (seed, point, weight decay) not yet in the results, in that order (one
+    serial sweep); False if interrupted (the run in progress is lost, the others are saved)."""
+    configs = [{"seed": seed, "family": family, "param": param, "weight_decay": wd}
+               for seed in args.seeds for family, param in points for wd in args.weight_decays]
+    study = Study(args, configs)
+    try:
+        run_sweep(study.train, configs, store=study)
+    except KeyboardInterrupt:
+        print("interrupted: this run is not saved; rerun to resume", flush=True)
+        return False
     return True
 
 
@@ -337,18 +380,19 @@ def main(argv=None):
         args.preset = "table2" if args.model == "mf" else "table3"
     if args.quick and "--epochs" not in argv:
         args.epochs = 1
-    if args.epochs < 1:
-        parser.error("argument --epochs: must be >= 1")
-    if args.layers < 0:
-        parser.error(f"argument --layers: must be >= 0, got {args.layers}")
-    if any(not (w >= 0 and math.isfinite(w)) for w in args.weight_decays):
-        parser.error("argument --weight-decays: must be finite and >= 0")
-    if any(s < 0 for s in args.seeds):
-        parser.error("argument --seeds: must be >= 0")
-    if args.best_m is not None and not 1 <= args.best_m <= POOL:
-        parser.error(f"argument --best-m: must be in [1, {POOL}], got {args.best_m}")
-    if args.best_rho is not None and not (args.best_rho > 0 and math.isfinite(args.best_rho)):
-        parser.error(f"argument --best-rho: must be > 0, got {args.best_rho}")
+    try:  # argparse has the types; the ranges are theory.validation's, named by option
+        check_int(args.epochs, "--epochs", low=1)
+        check_int(args.layers, "--layers", low=0)
+        for wd in args.weight_decays:
+            check_real(wd, "--weight-decays", low=0.0)
+        for seed in args.seeds:
+            check_int(seed, "--seeds", low=0)
+        if args.best_m is not None:
+            check_int(args.best_m, "--best-m", low=1, high=POOL)
+        if args.best_rho is not None:
+            check_real(args.best_rho, "--best-rho", low=0.0, include_low=False)
+    except ValueError as exc:
+        parser.error(f"argument {exc}")
     args.seeds = list(dict.fromkeys(args.seeds))
     if not args.report_only:
         points = grid_points(args)

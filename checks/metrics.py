@@ -49,6 +49,15 @@ def _sizes(full):
     return (2, 3, 7, 16, 33, 80) if full else (2, 3, 7, 16, 33)
 
 
+def _batches(rng, full, lists, lists_full):
+    """(n_items, tied, y, s) for every size of :func:`_sizes`, untied then tied: ``lists``
+    rankings each (``lists_full`` with ``full``), drawn in the loop order (the checks draw more
+    from ``rng`` between batches)."""
+    for n_items in _sizes(full):
+        for tied in (False, True):
+            yield (n_items, tied, *_batch(rng, lists_full if full else lists, n_items, tied))
+
+
 def _report(tally, n, what="rankings"):
     gap = tally.gap
     return f"{gap.text()} over {n:,} {what}", gap.ok
@@ -65,12 +74,10 @@ def _report(tally, n, what="rankings"):
 def auc_is_mann_whitney(seed: int, full: bool):
     rng = np.random.default_rng(seed)
     tally, n = Tally(), 0
-    for n_items in _sizes(full):
-        for tied in (False, True):
-            y, s = _batch(rng, 200 if full else 60, n_items, tied)
-            tally.compare(M.auc(y, s), O.mann_whitney_auc(y, s), atol=_TOL,
-                          where=f"n_items={n_items} tied={tied} row")
-            n += y.shape[0]
+    for n_items, tied, y, s in _batches(rng, full, 60, 200):
+        tally.compare(M.auc(y, s), O.mann_whitney_auc(y, s), atol=_TOL,
+                      where=f"n_items={n_items} tied={tied} row")
+        n += y.shape[0]
     return _report(tally, n)
 
 
@@ -125,14 +132,12 @@ def opauc_is_roc_area(seed: int, full: bool):
     rng = np.random.default_rng(seed)
     betas = np.array([0.01, 0.1, 0.25, 1 / 3, 0.5, 0.77, 1.0])
     tally, n = Tally(), 0
-    for n_items in _sizes(full):
-        for tied in (False, True):
-            y, s = _batch(rng, 30 if full else 10, n_items, tied)
-            got = M.opauc_curve(y, s, betas)
-            want = np.array([[_clipped_area(*_roc(y[r], s[r]), b) for b in betas]
-                             for r in range(y.shape[0])])
-            tally.compare(got, want, atol=_TOL, where=f"n_items={n_items} tied={tied} (row, beta)")
-            n += y.shape[0]
+    for n_items, tied, y, s in _batches(rng, full, 10, 30):
+        got = M.opauc_curve(y, s, betas)
+        want = np.array([[_clipped_area(*_roc(y[r], s[r]), b) for b in betas]
+                         for r in range(y.shape[0])])
+        tally.compare(got, want, atol=_TOL, where=f"n_items={n_items} tied={tied} (row, beta)")
+        n += y.shape[0]
     return _report(tally, n)
 
 
@@ -176,22 +181,20 @@ def opauc_properties(seed: int, full: bool):
     rng = np.random.default_rng(seed)
     betas = np.sort(np.r_[rng.uniform(0.001, 1.0, 30), 1.0])
     tally, n = Tally(), 0
-    for n_items in _sizes(full):
-        for tied in (False, True):
-            y, s = _batch(rng, 100 if full else 40, n_items, tied)
-            curve = M.opauc_curve(y, s, betas)
-            where = f"n_items={n_items} tied={tied}"
-            tally.compare(curve[:, -1], O.mann_whitney_auc(y, s), atol=_TOL,
-                          where=f"OPAUC(1) vs pair count {where} row")
-            tally.within(np.diff(curve, axis=1), low=0.0, atol=_TOL,
-                         where=f"monotone {where} (row, beta)")
-            tally.within(curve, 0.0, betas, atol=_TOL, where=f"range {where} (row, beta)")
-            perfect = np.where(y, 1.0 + rng.integers(0, 3, y.shape), -rng.integers(0, 3, y.shape))
-            tally.compare(M.opauc_curve(y, perfect, betas), np.broadcast_to(betas, curve.shape),
-                          atol=_TOL, where=f"perfect {where} (row, beta)")
-            tally.compare(M.opauc_curve(y, -perfect, betas), 0.0, atol=_TOL,
-                          where=f"reversed {where} (row, beta)")
-            n += y.shape[0]
+    for n_items, tied, y, s in _batches(rng, full, 40, 100):
+        curve = M.opauc_curve(y, s, betas)
+        where = f"n_items={n_items} tied={tied}"
+        tally.compare(curve[:, -1], O.mann_whitney_auc(y, s), atol=_TOL,
+                      where=f"OPAUC(1) vs pair count {where} row")
+        tally.within(np.diff(curve, axis=1), low=0.0, atol=_TOL,
+                     where=f"monotone {where} (row, beta)")
+        tally.within(curve, 0.0, betas, atol=_TOL, where=f"range {where} (row, beta)")
+        perfect = np.where(y, 1.0 + rng.integers(0, 3, y.shape), -rng.integers(0, 3, y.shape))
+        tally.compare(M.opauc_curve(y, perfect, betas), np.broadcast_to(betas, curve.shape),
+                      atol=_TOL, where=f"perfect {where} (row, beta)")
+        tally.compare(M.opauc_curve(y, -perfect, betas), 0.0, atol=_TOL,
+                      where=f"reversed {where} (row, beta)")
+        n += y.shape[0]
     gap = tally.gap
     return (f"{gap.text('max deviation')} over {n:,} rankings x {betas.size} betas",
             gap.ok)
@@ -248,20 +251,18 @@ def topk_tie_expectation(seed: int, full: bool):
 def two_way_and_lower_left(seed: int, full: bool):
     rng = np.random.default_rng(seed)
     tally, n = Tally(), 0
-    for n_items in _sizes(full):
-        for tied in (False, True):
-            y, s = _batch(rng, 10 if full else 4, n_items, tied)
-            for alpha, beta in ((0.3, 0.4), (0.5, 1.0), (0.9, 0.15), (float(rng.uniform()),
-                                                                      float(rng.uniform(0.01, 1)))):
-                rocs = [_roc(y[r], s[r]) for r in range(y.shape[0])]
-                where = f"n_items={n_items} tied={tied} alpha={alpha:.3g} beta={beta:.3g} row"
-                tally.compare(M.tpauc(y, s, alpha, beta),
-                              [_clipped_area(f, t, beta, lo=alpha) for f, t in rocs], atol=_TOL,
-                              where="TPAUC " + where)
-                tally.compare(M.llpauc(y, s, alpha, beta),
-                              [_clipped_area(f, t, beta, hi=alpha) for f, t in rocs], atol=_TOL,
-                              where="LLPAUC " + where)
-                tally.compare(M.opauc(y, s, beta), [_clipped_area(f, t, beta) for f, t in rocs],
-                              atol=_TOL, where="OPAUC " + where)
-                n += y.shape[0]
+    for n_items, tied, y, s in _batches(rng, full, 4, 10):
+        rocs = [_roc(y[r], s[r]) for r in range(y.shape[0])]
+        for alpha, beta in ((0.3, 0.4), (0.5, 1.0), (0.9, 0.15), (float(rng.uniform()),
+                                                                  float(rng.uniform(0.01, 1)))):
+            where = f"n_items={n_items} tied={tied} alpha={alpha:.3g} beta={beta:.3g} row"
+            tally.compare(M.tpauc(y, s, alpha, beta),
+                          [_clipped_area(f, t, beta, lo=alpha) for f, t in rocs], atol=_TOL,
+                          where="TPAUC " + where)
+            tally.compare(M.llpauc(y, s, alpha, beta),
+                          [_clipped_area(f, t, beta, hi=alpha) for f, t in rocs], atol=_TOL,
+                          where="LLPAUC " + where)
+            tally.compare(M.opauc(y, s, beta), [_clipped_area(f, t, beta) for f, t in rocs],
+                          atol=_TOL, where="OPAUC " + where)
+            n += y.shape[0]
     return _report(tally, n, "(ranking, alpha, beta)")

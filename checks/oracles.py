@@ -63,6 +63,24 @@ def orderings(s):
                      itertools.product(*(list(itertools.permutations(g)) for g in groups))])
 
 
+def all_rankings(n_pos, n_neg):
+    """Every tie-free ranking of ``n_pos`` positives and ``n_neg`` negatives, as boolean labels
+    in rank order (True = positive), one array per choice of the positives' positions."""
+    for pos in itertools.combinations(range(n_pos + n_neg), n_pos):
+        labels = np.zeros(n_pos + n_neg, dtype=bool)
+        labels[list(pos)] = True
+        yield labels
+
+
+def opauc_count(labels, k):
+    """OPAUC count C of a tie-free ranking (Theorem 3, Eq. 8 times N+ N-): the number of
+    (positive, top-k negative) pairs with the positive ranked above; ``labels`` in rank order.
+    Each positive beats the top-k negatives after it: k minus those before it."""
+    neg = np.flatnonzero(~labels)[:k]
+    pos = np.flatnonzero(labels)
+    return int((k - np.searchsorted(neg, pos)).sum())
+
+
 def topk_plain(labels, k, n_pos):
     """Untied (precision, recall, recall with min(k, n_pos), NDCG, hit) @k of each row of
     ``labels`` given in rank order."""
@@ -89,6 +107,27 @@ def dns_brute(pos, neg, m):
     return float(np.mean([bpr(p - top).mean() for p in np.asarray(pos, float)]))
 
 
+def cvar_dual(losses, beta, eta):
+    """The CVaR dual objective (Eq. 15) at ``eta``: ``eta + sum_j (L_j - eta)_+ / (n beta)``,
+    P0 uniform over the n losses.  Its minimum over the losses (the kinks) is the CVaR."""
+    losses = np.asarray(losses, float)
+    return eta + np.maximum(losses - eta, 0).sum() / (losses.size * beta)
+
+
+def kl_to_uniform(w):
+    """KL(w || uniform) of a probability vector, ``sum_j w_j log(n w_j)`` (0 log 0 = 0)."""
+    w = np.asarray(w, float)
+    nz = w > 0
+    return float(np.sum(w[nz] * np.log(w[nz] * w.size)))
+
+
+def kl_dual(losses, rho, lam):
+    """The KL-DRO dual objective (Eq. 21) at temperature ``lam > 0``:
+    ``lam (log mean exp(L / lam) + rho)``, by scipy's logsumexp."""
+    L = np.asarray(losses, float)
+    return lam * (special.logsumexp(L / lam) - math.log(L.size) + rho)
+
+
 def kl_dro_dual_value(losses, rho):
     """KL-DRO value from the dual (Eq. 21), ``min_{lam > 0} lam (log mean exp(L / lam) +
     rho)``, by scipy's bounded scalar minimization over log(lam) (the dual is convex in lam;
@@ -97,8 +136,7 @@ def kl_dro_dual_value(losses, rho):
     spread = max(float(L.max() - L.min()), 1e-300)
 
     def dual(log_lam):
-        lam = math.exp(log_lam) * spread
-        return lam * (special.logsumexp(L / lam) - math.log(L.size) + rho)
+        return kl_dual(L, rho, math.exp(log_lam) * spread)
 
     res = optimize.minimize_scalar(dual, bounds=(math.log(1e-8), math.log(1e8)), method="bounded",
                                    options={"xatol": 1e-12, "maxiter": 2000})
@@ -124,11 +162,51 @@ def dns_mn_law(n_neg, m, n, replace=True):
     return np.diff(cdf) / m
 
 
-def dns_mn_sample(n_neg, m, n, replace, draws, rng):
-    """Monte Carlo of the "pick one of the top m of the pool" sampler: ranks (0-based)."""
+def dns_mn_pools(n_neg, n, replace, draws, rng):
+    """``draws`` pools of Algorithm 1, each row the 0-based ranks of n uniform draws from
+    n_neg negatives (with or without replacement), sorted (best rank first)."""
     if replace:
         pool = rng.integers(0, n_neg, size=(draws, n))
     else:
         pool = np.argsort(rng.random((draws, n_neg)), axis=1)[:, :n]
     pool.sort(axis=1)
+    return pool
+
+
+def dns_mn_sample(n_neg, m, n, replace, draws, rng):
+    """Monte Carlo of the "pick one of the top m of the pool" sampler: ranks (0-based).
+
+    Picking one of the top m uniformly makes each draw an exact sample of the DNS(M, N) rank
+    law (the expected weights of the pool's top m), so counts are multinomial."""
+    pool = dns_mn_pools(n_neg, n, replace, draws, rng)
     return pool[np.arange(draws), rng.integers(0, m, size=draws)]
+
+
+def chi_square_pvalue(counts, probs, min_expected=5.0):
+    """Pearson chi-square p-value of ``counts`` against the law ``probs``, adjacent bins
+    merged (in order) until each expected count is >= ``min_expected``; a last bin below it
+    joins the previous one."""
+    expected = np.asarray(probs, float) * np.sum(counts)
+    obs, exp = [], []
+    o = e = 0.0
+    for c, x in zip(counts, expected):
+        o, e = o + c, e + x
+        if e >= min_expected:
+            obs.append(o)
+            exp.append(e)
+            o = e = 0.0
+    obs[-1] += o
+    exp[-1] += e
+    return float(stats.chisquare(obs, exp).pvalue)
+
+
+# --------------------------------------------------------------------------------------
+# Moments
+# --------------------------------------------------------------------------------------
+def sample_cumulants(x):
+    """(mean, k2, k3, k4) of the empirical law of ``x``: the central moments m2, m3 (= the
+    cumulants k2, k3) and k4 = m4 - 3 m2^2 (population convention, no bias correction)."""
+    x = np.asarray(x, float)
+    z = x - x.mean()
+    m2, m3, m4 = (np.mean(z**p) for p in (2, 3, 4))
+    return x.mean(), m2, m3, m4 - 3 * m2**2

@@ -15,13 +15,13 @@ import numpy as np
 from checks import check
 from checks import mutants as X
 from checks.compare import Tally, within
-from theory.bounds import uniform_auc_recall_correlation
 from simulations.correlation import (
     default_betas,
     peak_betas,
     ranking_sample,
     topk_correlations,
 )
+from theory.bounds import uniform_auc_recall_correlation
 from theory.metrics import discount_table
 
 N_POS, N_NEG = 200, 800

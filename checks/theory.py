@@ -5,11 +5,10 @@ uses larger sizes.  Ids: L1, T1*, T2*, T3*, DNS-law*, SYM*.
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import optimize, special
 
 from checks import check
 from checks import mutants as X
@@ -115,11 +114,11 @@ def _theorem1_eta(seed: int, full: bool) -> tuple[str, bool]:
         beta = float(rng.uniform(1e-3, 1.0))
         value, eta = E.cvar(losses, beta)
         n = losses.size
-        dual = [t + np.maximum(losses - t, 0).sum() / (n * beta) for t in losses]
+        dual = [O.cvar_dual(losses, beta, t) for t in losses]
         # Sums of <= 80 gamma losses, divided by n beta >= 1e-3: 1e-10 relative is >>
         # rounding and << the change of the dual between kinks.
         tally.compare(value, min(dual), rtol=1e-10, where=f"value vs min over kinks, case {case}")
-        tally.compare(eta + np.maximum(losses - eta, 0).sum() / (n * beta), value, rtol=1e-10,
+        tally.compare(O.cvar_dual(losses, beta, eta), value, rtol=1e-10,
                       where=f"dual at eta, case {case}")
         k = n * beta
         j = round(k) if abs(k - round(k)) <= 1e-9 * max(1, k) else math.ceil(k)
@@ -133,11 +132,6 @@ def _theorem1_eta(seed: int, full: bool) -> tuple[str, bool]:
 # --------------------------------------------------------------------------------------
 def _loss_vectors(rng, count, n=200):
     return [E.bpr_loss(rng.normal(0.5, 1.5) - rng.normal(size=n)) for _ in range(count)]
-
-
-def _kl(w):
-    nz = w > 0
-    return float(np.sum(w[nz] * np.log(w[nz] * w.size)))
 
 
 @check("T2a", "Thm 2, Eqs. 21-22",
@@ -154,11 +148,11 @@ def _theorem2_fixed_point(seed: int, full: bool) -> tuple[str, bool]:
         losses = losses * float(rng.choice([1.0, 100.0]))  # also losses in the hundreds
         for rho in (1e-4, 0.01, 0.3, 1.0, 3.0, 5.0):
             _, lam, w = E.kl_dro(losses, rho)
-            lhs = lam * (special.logsumexp(losses / lam) - math.log(losses.size) + rho)
+            lhs = O.kl_dual(losses, rho, lam)
             # kl_dro solves to machine precision; 1e-8 relative allows the cancellation in
             # log-sum-exp at rho = 1e-4 (lam ~ 100 x the spread).
             tally.compare(lhs, float(w @ losses), rtol=1e-8, where=f"Eq. 22 rho={rho} case {count}")
-            tally.compare(_kl(w), rho, rtol=1e-8, where=f"KL rho={rho} case {count}")
+            tally.compare(O.kl_to_uniform(w), rho, rtol=1e-8, where=f"KL rho={rho} case {count}")
             count += 1
     gap = tally.gap
     return f"{gap.text('max |diff|')} (Eq. 22 residual and |KL - rho|, {count} cases)", gap.ok
@@ -253,8 +247,8 @@ def _theorem2_limit(seed: int, full: bool) -> tuple[str, bool]:
     rng = _rng(seed, 8)
     tally = Tally()
     for case, losses in enumerate(_loss_vectors(rng, 20 if full else 5)):
-        z = losses - losses.mean()
-        predicted = np.mean(z**3) / (3 * np.mean(z**2))
+        _, var, kappa3, _ = O.sample_cumulants(losses)
+        predicted = kappa3 / (3 * var)
         lam = E.kl_dro(losses, 1e-8)[1]
         tau = E.softmax_v_tau(losses, 1e-8)
         # At rho = 1e-8, lam ~ 7e3 x the spread and lam - tau = kappa3/(3 Var) + O(sqrt rho):
@@ -291,19 +285,6 @@ def _theorem2_direction(seed: int, full: bool) -> tuple[str, bool]:
 # --------------------------------------------------------------------------------------
 # Theorem 3
 # --------------------------------------------------------------------------------------
-def _count(labels, k):
-    neg = np.flatnonzero(~labels)[:k]
-    pos = np.flatnonzero(labels)
-    return int((k - np.searchsorted(neg, pos)).sum())
-
-
-def _enumerate(n_pos, n_neg):
-    for pos in itertools.combinations(range(n_pos + n_neg), n_pos):
-        labels = np.zeros(n_pos + n_neg, dtype=bool)
-        labels[list(pos)] = True
-        yield labels
-
-
 _SMALL = ((4, 5, 2), (5, 6, 3), (6, 7, 3), (5, 8, 4), (7, 7, 2))
 
 
@@ -322,8 +303,8 @@ def _theorem3_enumerated(seed: int, full: bool) -> tuple[str, bool]:
     tally, total = Tally(), 0
     for n_pos, n_neg, k in settings:
         seen: dict[int, set[int]] = {}
-        for labels in _enumerate(n_pos, n_neg):
-            c, i = _count(labels, k), int(labels[:k].sum())
+        for labels in O.all_rankings(n_pos, n_neg):
+            c, i = O.opauc_count(labels, k), int(labels[:k].sum())
             b = B.topk_bounds(c / (n_pos * n_neg), n_pos, n_neg, k)
             # Bounds are ratios of small integers: 1e-12 only absorbs their rounding.
             where = f"(N+, N-, K) = {(n_pos, n_neg, k)}, count {c}"
@@ -356,17 +337,17 @@ def _theorem3_attained(seed: int, full: bool) -> tuple[str, bool]:
     tally = Tally()
     for n_pos, n_neg, k in _SMALL:
         extremes: dict[int, list[int]] = {}
-        for labels in _enumerate(n_pos, n_neg):
-            extremes.setdefault(int(labels[:k].sum()), []).append(_count(labels, k))
+        for labels in O.all_rankings(n_pos, n_neg):
+            extremes.setdefault(int(labels[:k].sum()), []).append(O.opauc_count(labels, k))
         for i in range(min(k, n_pos) + 1):
             ext = B.extremal_rankings(n_pos, n_neg, k, i)
             lo = B.topk_bounds(ext.max_count / (n_pos * n_neg), n_pos, n_neg, k).recall_low
             hi = B.topk_bounds(ext.min_count / (n_pos * n_neg), n_pos, n_neg, k).recall_high
             # Exact: counts are integers and the bounds at the extremes are i / n_pos exactly.
-            gap = tally.compare([_count(ext.max_labels, k), ext.max_count, _count(ext.min_labels, k),
-                           ext.min_count, lo, hi],
-                          [max(extremes[i])] * 2 + [min(extremes[i])] * 2 + [i / n_pos] * 2,
-                          where=f"(N+, N-, K, i) = {(n_pos, n_neg, k, i)}")
+            gap = tally.compare([O.opauc_count(ext.max_labels, k), ext.max_count,
+                                 O.opauc_count(ext.min_labels, k), ext.min_count, lo, hi],
+                                [max(extremes[i])] * 2 + [min(extremes[i])] * 2 + [i / n_pos] * 2,
+                                where=f"(N+, N-, K, i) = {(n_pos, n_neg, k, i)}")
             bad += not gap.ok
             cases += 1
     return f"{cases - bad}/{cases} (setting, i) attained", tally.ok
@@ -396,7 +377,7 @@ def _theorem3_random(seed: int, full: bool) -> tuple[str, bool]:
             a, b = rng.integers(0, n_pos + n_neg, size=2)
             labels[[a, b]] = labels[[b, a]]
             rankings.append(labels)
-        raw = np.array([_count(lab, k) for lab in rankings]) / n_pos / n_neg
+        raw = np.array([O.opauc_count(lab, k) for lab in rankings]) / n_pos / n_neg
         hits = np.array([lab[:k].sum() for lab in rankings])
         b = B.topk_bounds(raw, n_pos, n_neg, k)
         tally.within(hits / k, b.precision_low, b.precision_high, atol=1e-12,
@@ -413,40 +394,24 @@ def _theorem3_random(seed: int, full: bool) -> tuple[str, bool]:
 # --------------------------------------------------------------------------------------
 # DNS(M, N)
 # --------------------------------------------------------------------------------------
-_dns_mn_sample = O.dns_mn_sample
 _LAW = _E + "dns_mn_rank_probabilities"
-
-
-def _chi2_p(counts, probs):
-    expected = probs * counts.sum()
-    obs, exp = [], []
-    o = e = 0.0
-    for c, x in zip(counts, expected):
-        o, e = o + c, e + x
-        if e >= 5:
-            obs.append(o)
-            exp.append(e)
-            o = e = 0.0
-    obs[-1] += o
-    exp[-1] += e
-    return float(stats.chisquare(obs, exp).pvalue)
 
 
 def _law_check(seed, full, replace):
     rng = _rng(seed, 11 + replace)
     n_neg, m, n = 30, 3, 10
     draws = 1_000_000 if full else 200_000
-    counts = np.bincount(_dns_mn_sample(n_neg, m, n, replace, draws, rng), minlength=n_neg)
+    counts = np.bincount(O.dns_mn_sample(n_neg, m, n, replace, draws, rng), minlength=n_neg)
     p = E.dns_mn_rank_probabilities(n_neg, m, n, replace=replace)
     tally = Tally()
     # Against the binomial / hypergeometric order-statistics formula: both are sums of a
     # few float64 tail probabilities, 1e-12 absolute is ~1e3 x their rounding.
     tally.compare(p, O.dns_mn_law(n_neg, m, n, replace), atol=1e-12, where="rank law vs oracle r")
-    pval = _chi2_p(counts.astype(float), p)
+    pval = O.chi_square_pvalue(counts.astype(float), p)
     # A correct law fails this at the rate 1e-4 (one run in 10,000); the other pool mode,
     # a different law, gives p ~ 0 at 200,000 draws.
     tally.within(pval, low=1e-4, where="chi-square p of the Monte Carlo")
-    p_other = _chi2_p(counts.astype(float), E.dns_mn_rank_probabilities(n_neg, m, n,
+    p_other = O.chi_square_pvalue(counts.astype(float), E.dns_mn_rank_probabilities(n_neg, m, n,
                                                                          replace=not replace))
     tally.within(p_other, high=1e-6, where="chi-square p of the other pool mode")
     gap = tally.gap
@@ -454,14 +419,17 @@ def _law_check(seed, full, replace):
             f"{p_other:.0e}); vs order-statistics formula: {gap.text()}"), gap.ok
 
 
+# DNS-law1 and DNS-law2: the same check with the pool drawn with / without replacement.
+_LAW_MUTANTS = dict(verifies=(_LAW,),
+                    mutants=[(_LAW, "uniform law", X.uniform_law()), (_LAW, "nan", X.nan()),
+                             (_LAW, "nan-row", X.nan_row()),
+                             (_LAW, "replace swapped", X.with_argument("replace", lambda r: not r))])
+
+
 @check("DNS-law1", "Alg. 1, Fig. 7",
        "exact DNS(M,N) rank law (pool with replacement) matches a Monte Carlo of the sampler",
        oracle="Monte Carlo of an independent numpy sampler (chi-square) and the binomial "
-       "order-statistics formula (checks.oracles.dns_mn_law)",
-       verifies=(_LAW,),
-       mutants=[(_LAW, "uniform law", X.uniform_law()), (_LAW, "nan", X.nan()),
-                (_LAW, "nan-row", X.nan_row()),
-                (_LAW, "replace swapped", X.with_argument("replace", lambda r: not r))])
+       "order-statistics formula (checks.oracles.dns_mn_law)", **_LAW_MUTANTS)
 def _dns_law_replace(seed: int, full: bool) -> tuple[str, bool]:
     return _law_check(seed, full, True)
 
@@ -469,11 +437,7 @@ def _dns_law_replace(seed: int, full: bool) -> tuple[str, bool]:
 @check("DNS-law2", "Alg. 1, Fig. 7",
        "exact DNS(M,N) rank law (pool without replacement) matches a Monte Carlo of the sampler",
        oracle="Monte Carlo of an independent numpy sampler (chi-square) and the hypergeometric "
-       "order-statistics formula (checks.oracles.dns_mn_law)",
-       verifies=(_LAW,),
-       mutants=[(_LAW, "uniform law", X.uniform_law()), (_LAW, "nan", X.nan()),
-                (_LAW, "nan-row", X.nan_row()),
-                (_LAW, "replace swapped", X.with_argument("replace", lambda r: not r))])
+       "order-statistics formula (checks.oracles.dns_mn_law)", **_LAW_MUTANTS)
 def _dns_law_no_replace(seed: int, full: bool) -> tuple[str, bool]:
     return _law_check(seed, full, False)
 

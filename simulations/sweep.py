@@ -13,23 +13,42 @@ Each cell gets its own integer seed derived from the sweep seed and the cell's c
 through numpy's SeedSequence, so a cell's result does not depend on which cells ran before
 it, on the executor, or on the number of workers: local processes and dask.distributed give
 identical tables.
+
+Where finished cells live is a store (:class:`SweepStore`: ``load`` and ``save``); the JSON
+folder above (:class:`JsonCellCache`) is the default, and a study that records its runs
+elsewhere (``benchmarks/reproduce.py`` appends one row per run to a results CSV) passes its
+own.  How cells run is an executor (this process, a process pool, dask); skipping, saving and
+progress are one runner shared by all three.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import os
-import tempfile
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["expand_grid", "cell_key", "cell_seed", "run_sweep", "CACHE_FORMAT"]
+from simulations.files import atomic_write_text
+from theory.validation import check_choice, check_int
+
+__all__ = [
+    "CACHE_FORMAT",
+    "Cell",
+    "JsonCellCache",
+    "SweepStore",
+    "cell_key",
+    "cell_seed",
+    "expand_grid",
+    "run_sweep",
+]
 
 CACHE_FORMAT = "hnslab-sweep-cell/1"
 
@@ -84,33 +103,64 @@ def cell_seed(config: Mapping, seed: int) -> int:
     return int(state[0]) << 31 | int(state[1]) >> 1
 
 
-def _write_atomic(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+class Cell(NamedTuple):
+    """One cell of a sweep, as the executors and the stores see it."""
+
+    key: str  #: :func:`cell_key` of the function, the configuration and the sweep seed
+    config: dict  #: the configuration (one grid point)
+    seed: int  #: the cell's own seed, :func:`cell_seed`
 
 
-def _read_cell(path: Path, key: str, function_name: str):
-    """The cached rows, or None (missing); warns and returns None for a corrupt/foreign file."""
-    if not path.exists():
-        return None
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        ok = (isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT
-              and payload.get("key") == key and payload.get("function") == function_name
-              and isinstance(payload.get("rows"), list))
-    except (OSError, ValueError, UnicodeDecodeError):
-        ok = False
-    if not ok:
-        warnings.warn(f"sweep cache file {path} is corrupt or belongs to another cell; recomputing it",
-                      RuntimeWarning, stacklevel=3)
-        return None
-    return payload["rows"]
+class SweepStore(Protocol):
+    """Where a sweep's finished cells live: the runner's resume and its write, in one object.
+
+    :func:`run_sweep` asks ``load(cell)`` for every cell before running anything (``None``:
+    run it; a list of rows: done, skip it) and calls ``save(cell, rows)`` in the calling process
+    as each cell finishes, so a store never sees concurrent writes.  The default is
+    :class:`JsonCellCache`; ``benchmarks/reproduce.py`` appends to a results CSV instead.
+    """
+
+    def load(self, cell: Cell) -> list[dict] | None: ...
+
+    def save(self, cell: Cell, rows: list[dict]) -> None: ...
+
+
+class JsonCellCache:
+    """The default :class:`SweepStore`: one JSON file per cell, ``<folder>/<cell key>.json``.
+
+    A file that is unreadable, or written for another cell or function, is reported (a
+    RuntimeWarning) and the cell recomputed.  Writes go through
+    :func:`simulations.files.atomic_write_text`, so a killed run leaves no corrupt cell.
+    """
+
+    def __init__(self, folder: str | os.PathLike, function_name: str, sweep_seed: int):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.function_name = function_name
+        self.sweep_seed = int(sweep_seed)
+
+    def load(self, cell: Cell) -> list[dict] | None:
+        path = self.folder / f"{cell.key}.json"
+        if not path.exists():
+            return None
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+            ok = (isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT
+                  and payload.get("key") == cell.key and payload.get("function") == self.function_name
+                  and isinstance(payload.get("rows"), list))
+        except (OSError, ValueError, UnicodeDecodeError):
+            ok = False
+        if not ok:
+            warnings.warn(f"sweep cache file {path} is corrupt or belongs to another cell; "
+                          "recomputing it", RuntimeWarning, stacklevel=4)
+            return None
+        return payload["rows"]
+
+    def save(self, cell: Cell, rows: list[dict]) -> None:
+        atomic_write_text(self.folder / f"{cell.key}.json", json.dumps({
+            "format": CACHE_FORMAT, "key": cell.key, "function": self.function_name,
+            "config": _canonical(cell.config), "sweep_seed": self.sweep_seed,
+            "cell_seed": cell.seed, "rows": rows}))
 
 
 def _as_rows(result) -> list[dict]:
@@ -128,6 +178,43 @@ def _run_cell(function: Callable, config: dict, seed: int) -> list[dict]:
     return _as_rows(function(dict(config), seed))
 
 
+# Executors: ``execute(function, todo)`` runs the (index, Cell) pairs of ``todo`` and yields
+# (index, rows) as each finishes, in any order.  They only compute: skipping, saving and
+# progress are the runner's (:func:`_run_cells`).
+Executor = Callable[[Callable, list[tuple[int, Cell]]], Iterator[tuple[int, list[dict]]]]
+
+
+def _serial(function: Callable, todo: list[tuple[int, Cell]]) -> Iterator[tuple[int, list[dict]]]:
+    for i, cell in todo:
+        yield i, _run_cell(function, cell.config, cell.seed)
+
+
+def _process_pool(n_workers: int | None) -> Executor:
+    def execute(function, todo):
+        if len(todo) <= 1:  # not worth starting processes
+            yield from _serial(function, todo)
+            return
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            futures = {pool.submit(_run_cell, function, c.config, c.seed): i for i, c in todo}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+    return execute
+
+
+def _dask(scheduler: str, timeout: float) -> Executor:
+    def execute(function, todo):
+        client = _dask_client(scheduler, timeout)
+        try:
+            from distributed import as_completed as dask_completed
+            futures = {client.submit(_run_cell, function, c.config, c.seed, pure=False): i
+                       for i, c in todo}
+            for future in dask_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            client.close()
+    return execute
+
+
 def _dask_client(scheduler: str, timeout: float):
     try:
         from distributed import Client
@@ -141,10 +228,39 @@ def _dask_client(scheduler: str, timeout: float):
                          f"within {timeout:g} s ({type(exc).__name__}: {exc})") from exc
 
 
+def _run_cells(function: Callable, cells: list[Cell], store: SweepStore, execute: Executor, *,
+               resume: bool, progress: bool) -> dict[int, list[dict]]:
+    """The job common to every executor: skip the cells ``store`` holds (``resume``), run the
+    others with ``execute``, save each in ``store`` as it finishes, show progress."""
+    rows: dict[int, list[dict]] = {}
+    for i, cell in enumerate(cells):
+        cached = store.load(cell) if resume else None
+        if cached is not None:
+            rows[i] = cached
+    todo = [(i, cell) for i, cell in enumerate(cells) if i not in rows]
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), desc="sweep cells", unit="cell")
+    try:
+        # closing(): an error while saving stops the executor (pool, client) at once.
+        with contextlib.closing(execute(function, todo)) as finished:
+            for i, result_rows in finished:
+                store.save(cells[i], result_rows)
+                rows[i] = result_rows
+                if bar:
+                    bar.update()
+    finally:
+        if bar:
+            bar.close()
+    return rows
+
+
 def run_sweep(function: Callable[[dict, int], Any], grid, *, seed: int = 0,
-              cache_dir: str | os.PathLike, resume: bool = True, executor: str = "local",
-              n_workers: int | None = 1, scheduler: str | None = None,
-              connect_timeout: float = 10.0, progress: bool = False) -> pd.DataFrame:
+              cache_dir: str | os.PathLike | None = None, store: SweepStore | None = None,
+              resume: bool = True, executor: str = "local", n_workers: int | None = 1,
+              scheduler: str | None = None, connect_timeout: float = 10.0,
+              progress: bool = False) -> pd.DataFrame:
     """Evaluate ``function(config, cell_seed)`` on every cell of ``grid``, with a disk cache.
 
     Parameters
@@ -153,8 +269,11 @@ def run_sweep(function: Callable[[dict, int], Any], grid, *, seed: int = 0,
         dict, a list of dicts or a DataFrame of JSON-like values.
     grid : dict of value lists (Cartesian product) or list of configuration dicts.
     seed : int >= 0, the sweep seed; each cell's seed is ``cell_seed(config, seed)``.
-    cache_dir : folder of the cell files (created if needed).
-    resume : reuse finished cells (default); False recomputes and overwrites every cell.
+    cache_dir : folder of the cell files (created if needed): the store is
+        ``JsonCellCache(cache_dir, ...)``.
+    store : instead of ``cache_dir``, any :class:`SweepStore` (``load`` / ``save``); give
+        exactly one of the two.
+    resume : reuse finished cells (default); False recomputes and saves every cell again.
     executor : "local" (this process for n_workers=1, else a process pool) or "dask".
     n_workers : local processes; None = os.cpu_count().
     scheduler : address of a dask.distributed scheduler (executor="dask"), e.g.
@@ -166,72 +285,38 @@ def run_sweep(function: Callable[[dict, int], Any], grid, *, seed: int = 0,
     DataFrame
         One row per result row, in grid order: the configuration's columns, ``seed`` (the
         cell's seed), then the function's columns.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> def square(config, seed):
+    ...     return {"y": config["x"] ** 2}
+    >>> folder = tempfile.mkdtemp()
+    >>> run_sweep(square, {"x": [1, 2, 3]}, cache_dir=folder)[["x", "y"]].values.tolist()
+    [[1, 1], [2, 4], [3, 9]]
+    >>> len(run_sweep(square, {"x": [1, 2, 3, 4]}, cache_dir=folder))  # computes only x = 4
+    4
     """
     if not callable(function):
         raise ValueError("function must be callable")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0; got {seed!r}")
-    if executor not in ("local", "dask"):
-        raise ValueError(f"executor must be 'local' or 'dask'; got {executor!r}")
+    seed = check_int(seed, "seed", low=0)
+    check_choice(executor, "executor", ("local", "dask"))
     if executor == "dask" and not scheduler:
         raise ValueError("scheduler: executor='dask' needs a scheduler address")
-    if n_workers is not None and (not isinstance(n_workers, int) or n_workers < 1):
-        raise ValueError(f"n_workers must be an integer >= 1 or None; got {n_workers!r}")
+    if n_workers is not None:
+        n_workers = check_int(n_workers, "n_workers", low=1)
+    if (cache_dir is None) == (store is None):
+        raise ValueError("cache_dir, store: give exactly one (a folder for JSON cells, or a "
+                         "store with load and save)")
     configs = expand_grid(grid)
-    cache = Path(cache_dir)
-    cache.mkdir(parents=True, exist_ok=True)
-    name = _function_name(function)
-    keys = [cell_key(function, c, seed) for c in configs]
-    seeds = [cell_seed(c, seed) for c in configs]
-    rows: dict[int, list[dict]] = {}
-    for i, key in enumerate(keys):
-        cached = _read_cell(cache / f"{key}.json", key, name) if resume else None
-        if cached is not None:
-            rows[i] = cached
-    todo = [i for i in range(len(configs)) if i not in rows]
+    if store is None:
+        store = JsonCellCache(cache_dir, _function_name(function), seed)
+    cells = [Cell(cell_key(function, c, seed), c, cell_seed(c, seed)) for c in configs]
+    if executor == "dask":
+        execute = _dask(scheduler, connect_timeout)
+    else:
+        execute = _serial if n_workers == 1 else _process_pool(n_workers)
+    rows = _run_cells(function, cells, store, execute, resume=resume, progress=progress)
+    return pd.DataFrame.from_records([{**_canonical(cell.config), "seed": cell.seed, **row}
+                                      for i, cell in enumerate(cells) for row in rows[i]])
 
-    def store(i: int, result_rows: list[dict]) -> None:
-        _write_atomic(cache / f"{keys[i]}.json", {
-            "format": CACHE_FORMAT, "key": keys[i], "function": name,
-            "config": _canonical(configs[i]), "sweep_seed": int(seed), "cell_seed": seeds[i],
-            "rows": result_rows})
-        rows[i] = result_rows
-
-    bar = None
-    if progress and todo:
-        from tqdm import tqdm
-        bar = tqdm(total=len(todo), desc="sweep cells", unit="cell")
-    try:
-        if executor == "dask":
-            client = _dask_client(scheduler, connect_timeout)
-            try:
-                from distributed import as_completed as dask_completed
-                futures = {client.submit(_run_cell, function, configs[i], seeds[i], pure=False): i
-                           for i in todo}
-                for future in dask_completed(futures):
-                    store(futures[future], future.result())
-                    if bar:
-                        bar.update()
-            finally:
-                client.close()
-        elif n_workers == 1 or len(todo) <= 1:
-            for i in todo:
-                store(i, _run_cell(function, configs[i], seeds[i]))
-                if bar:
-                    bar.update()
-        else:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                futures = {pool.submit(_run_cell, function, configs[i], seeds[i]): i for i in todo}
-                for future in as_completed(futures):
-                    store(futures[future], future.result())
-                    if bar:
-                        bar.update()
-    finally:
-        if bar:
-            bar.close()
-
-    records = []
-    for i, config in enumerate(configs):
-        for row in rows[i]:
-            records.append({**_canonical(config), "seed": seeds[i], **row})
-    return pd.DataFrame.from_records(records)

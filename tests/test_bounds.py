@@ -1,17 +1,20 @@
 """Numerical proof of Theorem 3 (theory/bounds.py): OPAUC bounds Recall@K and Precision@K.
 
-The raw OPAUC is computed here by brute-force pair counting over explicit rankings, and every
-ranking of small settings is enumerated.
+The raw OPAUC is computed by brute-force pair counting over explicit rankings (a Python loop
+over pairs here; the vectorized count of checks.oracles, shared with the paper checks and
+tested against the loop), and every ranking of small settings is enumerated
+(checks.oracles.all_rankings).
 """
 from __future__ import annotations
 
-import itertools
+import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checks import oracles as O
 from theory import bounds as B
 
 SMALL = [(4, 5, 2), (5, 6, 3), (6, 7, 3), (5, 8, 4), (7, 7, 2),
@@ -27,17 +30,10 @@ def opauc_count(labels, k):
     return sum(1 for p in positives for q in negatives if p < q)
 
 
-def all_rankings(n_pos, n_neg):
-    for pos in itertools.combinations(range(n_pos + n_neg), n_pos):
-        labels = np.zeros(n_pos + n_neg, dtype=bool)
-        labels[list(pos)] = True
-        yield labels
-
-
 @pytest.mark.parametrize("n_pos,n_neg,k", SMALL)
 def test_theorem3_every_ranking_satisfies_the_bounds(n_pos, n_neg, k):
     hits_by_count: dict[int, set[int]] = {}
-    for labels in all_rankings(n_pos, n_neg):
+    for labels in O.all_rankings(n_pos, n_neg):
         c = opauc_count(labels, k)
         hits = int(labels[:k].sum())
         a = c / (n_pos * n_neg)
@@ -57,7 +53,7 @@ def test_theorem3_every_ranking_satisfies_the_bounds(n_pos, n_neg, k):
 @pytest.mark.parametrize("n_pos,n_neg,k", SMALL)
 def test_theorem3_bounds_attained_by_extremal_rankings(n_pos, n_neg, k):
     counts_by_hits: dict[int, list[int]] = {}
-    for labels in all_rankings(n_pos, n_neg):
+    for labels in O.all_rankings(n_pos, n_neg):
         counts_by_hits.setdefault(int(labels[:k].sum()), []).append(opauc_count(labels, k))
     for i in range(min(k, n_pos) + 1):
         ext = B.extremal_rankings(n_pos, n_neg, k, i)
@@ -78,18 +74,19 @@ def test_theorem3_bounds_attained_by_extremal_rankings(n_pos, n_neg, k):
         assert at_min.recall_high == i / n_pos and at_min.precision_high == i / k
 
 
-def _fast_count(labels, k):
-    """Vectorized pair count for long rankings (same definition as opauc_count)."""
-    neg_pos = np.flatnonzero(~labels)[:k]
-    pos_pos = np.flatnonzero(labels)
-    return int((k - np.searchsorted(neg_pos, pos_pos)).sum())
-
-
 def test_fast_count_matches_brute_force():
     rng = np.random.default_rng(0)
     for _ in range(50):
         labels = rng.permutation(np.r_[np.ones(9, bool), np.zeros(12, bool)])
-        assert _fast_count(labels, 5) == opauc_count(labels, 5)
+        assert O.opauc_count(labels, 5) == opauc_count(labels, 5)
+
+
+def test_all_rankings_enumerates_each_ranking_once():
+    # The enumeration behind the exhaustive tests: C(N, N+) distinct labelings, N+ positives each.
+    for n_pos, n_neg in [(1, 4), (3, 4), (5, 2)]:
+        seen = [labels.tobytes() for labels in O.all_rankings(n_pos, n_neg)]
+        assert len(seen) == len(set(seen)) == math.comb(n_pos + n_neg, n_pos)
+        assert all(labels.sum() == n_pos for labels in O.all_rankings(n_pos, n_neg))
 
 
 @pytest.mark.parametrize("k", [5, 20, 50])
@@ -106,7 +103,7 @@ def test_theorem3_random_large_rankings(k):
                 a, b = rng.integers(0, n_pos + n_neg, size=2)
                 labels[[a, b]] = labels[[b, a]]
             rankings.append(labels)
-    counts = np.array([_fast_count(lab, k) for lab in rankings])
+    counts = np.array([O.opauc_count(lab, k) for lab in rankings])
     hits = np.array([lab[:k].sum() for lab in rankings])
     # Floating raw OPAUC, as a metric would return it (a sum of 1/(n_pos n_neg) terms).
     raw = counts / n_pos / n_neg

@@ -1,12 +1,14 @@
 """Numerical proofs of Lemma 1, Theorems 1-2 and the DNS(M, N) law (theory/estimators.py).
 
-Every expected value is computed independently in this file: brute-force top-m means,
-scipy's linear program for the CVaR-DRO primal, scipy's scalar minimizer for the KL dual,
-mpmath for the loss, exhaustive enumeration and Monte Carlo for the DNS(M, N) law.
+Every expected value is computed independently of theory/estimators.py: brute-force top-m
+means, the CVaR and KL duals evaluated directly, the DNS(M, N) order-statistics law and its
+Monte Carlo sampler (checks.oracles, shared with the paper checks), scipy's linear program for
+the CVaR-DRO primal, scipy's scalar minimizer for the KL dual, mpmath for the loss, and the
+exhaustive enumeration of every pool for the DNS(M, N) law (theory.symbolic, exact rationals;
+its own tests compare it with the closed form).
 """
 from __future__ import annotations
 
-import itertools
 import math
 
 import mpmath
@@ -17,7 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import integrate, optimize, special, stats
 
+from checks import oracles as O
 from theory import estimators as E
+from theory.symbolic import dns_mn_law_enumerated
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -120,16 +124,6 @@ def test_softmax_weights_batched_per_row_tau():
 # --------------------------------------------------------------------------------------
 # Lemma 1 and Theorem 1
 # --------------------------------------------------------------------------------------
-def _brute_top_mean(pos, neg, m):
-    """Mean over positives of the mean of the m largest losses (sorted by loss, in Python)."""
-    per = []
-    for p in pos:
-        losses = sorted((math.log1p(math.exp(-(p - q))) if p - q > -30 else (q - p) +
-                         math.log1p(math.exp(p - q)) for q in neg), reverse=True)
-        per.append(sum(losses[:m]) / m)
-    return sum(per) / len(per)
-
-
 def _cvar_by_area(losses, beta):
     """CVaR as (1/beta) * integral over u in [0, beta] of the upper quantile function.
 
@@ -152,7 +146,7 @@ def test_theorem1_dns_equals_opauc_surrogate_equals_cvar(pos, neg, data):
     dns = E.dns_objective(pos, neg, m)
     surrogate = E.opauc_surrogate(pos, neg, beta)
     cv = np.mean(E.cvar(E.pair_losses(pos, neg), beta)[0])
-    brute = _brute_top_mean(pos, neg, m)
+    brute = O.dns_brute(pos, neg, m)
     # Different summation orders only: agreement to a few ulp; 1e-10 relative required.
     for value in (surrogate, cv, brute):
         assert dns == pytest.approx(value, rel=1e-10)
@@ -180,7 +174,7 @@ def test_lemma1_cvar_dual_fractional_beta(losses, beta):
 
     # The dual objective (Eq. 15), brute force: its minimum over eta is at a data point.
     def dual(t):
-        return t + np.maximum(losses - t, 0).sum() / (n * beta)
+        return O.cvar_dual(losses, beta, t)
 
     brute_min = min(dual(t) for t in losses)
     assert value == pytest.approx(brute_min, rel=1e-10, abs=1e-12)
@@ -212,7 +206,7 @@ def test_cvar_integer_level_eta_interval_and_batch():
     assert value == pytest.approx(4.5) and eta == 4.0
     # Every eta in [L_(3), L_(2)] = [3, 4] is optimal when n beta is an integer.
     for t in (3.0, 3.5, 4.0):
-        assert t + np.maximum(losses - t, 0).sum() / 2 == pytest.approx(4.5)
+        assert O.cvar_dual(losses, 0.4, t) == pytest.approx(4.5)
     batch = np.stack([losses, losses[::-1] * 2, np.zeros(5)])
     values, etas = E.cvar(batch, 0.3)
     for row in range(3):
@@ -236,16 +230,6 @@ def test_opauc_surrogate_fractional_weights_match_area():
 # --------------------------------------------------------------------------------------
 # Theorem 2: KL-DRO
 # --------------------------------------------------------------------------------------
-def _kl_to_uniform(w):
-    w = np.asarray(w, float)
-    nz = w > 0
-    return float(np.sum(w[nz] * np.log(w[nz] * w.size)))
-
-
-def _dual_reference(losses, rho, lam):
-    return lam * (special.logsumexp(losses / lam) - math.log(losses.size)) + lam * rho
-
-
 @SETTINGS
 @given(losses=losses_strategy(1, 40), rho=st.floats(1e-4, 8.0))
 def test_theorem2_kl_dro_certificate(losses, rho):
@@ -257,21 +241,21 @@ def test_theorem2_kl_dro_certificate(losses, rho):
     if rho >= math.log(n / n_max):
         # The KL ball holds the uniform law on the argmax set: the value is the max loss.
         assert lam == 0.0 and value == losses.max()
-        assert _kl_to_uniform(w) <= rho + 1e-12
+        assert O.kl_to_uniform(w) <= rho + 1e-12
         return
     assert lam > 0
     ew = float(w @ losses)
-    dual = _dual_reference(losses, rho, lam)
+    dual = O.kl_dual(losses, rho, lam)
     # Eq. 22 (stationarity): lam (log E exp(L/lam) + rho) = E_w[L].
     assert dual == pytest.approx(ew, rel=1e-8, abs=1e-8 * scale)
     # Primal feasibility, tight: KL(w || uniform) = rho.
-    assert _kl_to_uniform(w) == pytest.approx(rho, rel=1e-8)
+    assert O.kl_to_uniform(w) == pytest.approx(rho, rel=1e-8)
     # Eq. 23: the value is the softmax-weighted loss at temperature lam.
     np.testing.assert_allclose(w, special.softmax(losses / lam), rtol=1e-9, atol=1e-300)
     assert value == pytest.approx(ew, rel=1e-8, abs=1e-8 * scale)
     # A feasible primal point whose objective equals a dual objective certifies optimality;
     # check also against an independent 1-D minimization of the dual over log(lam).
-    res = optimize.minimize_scalar(lambda s: _dual_reference(losses, rho, math.exp(s)),
+    res = optimize.minimize_scalar(lambda s: O.kl_dual(losses, rho, math.exp(s)),
                                    bounds=(math.log(lam) - 8, math.log(lam) + 8),
                                    method="bounded", options={"xatol": 1e-10})
     assert value <= res.fun + 1e-9 * scale
@@ -299,7 +283,7 @@ def test_theorem2_degenerate_radius_and_ties():
     # Just inside the threshold: a positive temperature, the value tends to the maximum.
     value, lam, w = E.kl_dro(losses, threshold - 1e-6)
     assert 0 < lam < 0.2 and 3.0 - 1e-4 < value < 3.0
-    assert _kl_to_uniform(w) == pytest.approx(threshold - 1e-6, rel=1e-8)
+    assert O.kl_to_uniform(w) == pytest.approx(threshold - 1e-6, rel=1e-8)
     # All losses equal: any rho is degenerate.
     assert E.kl_dro(np.full(5, 7.0), 1e-3) == (7.0, 0.0, pytest.approx(np.full(5, 0.2)))
 
@@ -310,8 +294,8 @@ def test_theorem2_losses_in_the_hundreds():
     for rho in (1e-8, 1e-3, 0.5, 3.0, math.log(300) - 1e-4):
         value, lam, w = E.kl_dro(losses, rho)
         assert np.isfinite(value) and np.all(np.isfinite(w)) and lam > 0
-        assert _kl_to_uniform(w) == pytest.approx(rho, rel=1e-7)
-        assert _dual_reference(losses, rho, lam) == pytest.approx(w @ losses, rel=1e-12)
+        assert O.kl_to_uniform(w) == pytest.approx(rho, rel=1e-7)
+        assert O.kl_dual(losses, rho, lam) == pytest.approx(w @ losses, rel=1e-12)
         assert E.kl_dro_dual(losses, rho, lam) == pytest.approx(value, rel=1e-12)
 
 
@@ -323,7 +307,7 @@ def test_theorem2_weak_duality_of_kl_dro_dual():
     lams = np.geomspace(1e-3, 1e3, 61)
     duals = E.kl_dro_dual(losses, rho, lams)
     assert np.all(duals >= value - 1e-12)
-    np.testing.assert_allclose(duals, [_dual_reference(losses, rho, x) for x in lams], rtol=1e-12)
+    np.testing.assert_allclose(duals, [O.kl_dual(losses, rho, x) for x in lams], rtol=1e-12)
     assert E.kl_dro_dual(losses, rho, 0.0) == losses.max()
 
 
@@ -399,19 +383,6 @@ def test_score_softmax_distribution_eq3():
 # --------------------------------------------------------------------------------------
 # DNS(M, N) rank law
 # --------------------------------------------------------------------------------------
-def _enumerated_law(n_neg, m, n, replace):
-    """Average over every equally likely pool of the 1/m weights on its m smallest ranks."""
-    weights = np.zeros(n_neg)
-    pools = (itertools.product(range(n_neg), repeat=n) if replace
-             else itertools.combinations(range(n_neg), n))
-    count = 0
-    for pool in pools:
-        count += 1
-        for r in sorted(pool)[:m]:
-            weights[r] += 1.0 / m
-    return weights / count
-
-
 ENUM_CASES = [(6, 1, 3), (6, 2, 4), (5, 3, 3), (7, 2, 5), (4, 4, 4), (1, 1, 2), (3, 1, 1)]
 
 
@@ -420,21 +391,20 @@ ENUM_CASES = [(6, 1, 3), (6, 2, 4), (5, 3, 3), (7, 2, 5), (4, 4, 4), (1, 1, 2), 
                          + [(*case, False) for case in ENUM_CASES if case[2] <= case[0]])
 def test_dns_mn_law_against_enumeration(n_neg, m, n, replace):
     p = E.dns_mn_rank_probabilities(n_neg, m, n, replace=replace)
-    np.testing.assert_allclose(p, _enumerated_law(n_neg, m, n, replace), rtol=1e-12, atol=1e-15)
+    # Every equally likely pool enumerated, in exact rationals (rounded once to float64).
+    law = [float(x) for x in dns_mn_law_enumerated(n_neg, m, n, replace)]
+    np.testing.assert_allclose(p, law, rtol=1e-12, atol=1e-15)
 
 
 def test_dns_mn_law_against_scipy_distributions():
-    """Moderate sizes: the order-statistic formulas with scipy's binom / hypergeom CDFs."""
+    """Moderate sizes: the order-statistic formulas with scipy's binom / hypergeom CDFs
+    (checks.oracles.dns_mn_law): F(r) = E[min(B_r, m)] / m, p_r = F(r) - F(r-1), B_r
+    Binomial(n, r/n_neg) with replacement, Hypergeometric(n_neg, r, n) without."""
     n_neg, m, n = 300, 4, 25
-    r = np.arange(n_neg + 1)
-    # With replacement: F(r) = E[min(Binomial(n, r/n_neg), m)] / m, p_r = F(r) - F(r-1).
-    F = sum(stats.binom.sf(k, n, r / n_neg) for k in range(m)) / m
-    np.testing.assert_allclose(E.dns_mn_rank_probabilities(n_neg, m, n), np.diff(F),
-                               rtol=1e-9, atol=1e-15)
-    # Without replacement: F(r) = E[min(Hypergeometric(n_neg, r, n), m)] / m.
-    F = sum(stats.hypergeom.sf(k, n_neg, r, n) for k in range(m)) / m
+    np.testing.assert_allclose(E.dns_mn_rank_probabilities(n_neg, m, n),
+                               O.dns_mn_law(n_neg, m, n, replace=True), rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(E.dns_mn_rank_probabilities(n_neg, m, n, replace=False),
-                               np.diff(F), rtol=1e-9, atol=1e-15)
+                               O.dns_mn_law(n_neg, m, n, replace=False), rtol=1e-9, atol=1e-15)
 
 
 def test_dns_mn_law_special_cases():
@@ -468,39 +438,6 @@ def test_dns_mn_law_properties_and_mean_rank(replace):
             assert p @ r == pytest.approx(target * (n_neg + 1), rel=1e-12)
 
 
-def _dns_mn_monte_carlo(n_neg, m, n, replace, draws, rng):
-    """Sample DNS(M, N) as in Algorithm 1 and return one of the top-m pool ranks (0-based).
-
-    Picking one of the top m uniformly makes each draw an exact sample of the rank law, so the
-    counts are multinomial and a chi-square test applies.
-    """
-    if replace:
-        pool = rng.integers(0, n_neg, size=(draws, n))
-    else:
-        pool = np.argsort(rng.random((draws, n_neg)), axis=1)[:, :n]
-    pool.sort(axis=1)
-    pick = rng.integers(0, m, size=draws)
-    return pool[np.arange(draws), pick]
-
-
-def _chi_square_pvalue(counts, probs, min_expected=5.0):
-    """Pearson chi-square of counts against probs, merging tail bins to expected >= 5."""
-    total = counts.sum()
-    expected = probs * total
-    obs_bins, exp_bins = [], []
-    o = e = 0.0
-    for c, x in zip(counts, expected):
-        o += c
-        e += x
-        if e >= min_expected:
-            obs_bins.append(o)
-            exp_bins.append(e)
-            o = e = 0.0
-    obs_bins[-1] += o
-    exp_bins[-1] += e
-    return stats.chisquare(obs_bins, exp_bins).pvalue
-
-
 @pytest.mark.parametrize("replace", [True, False])
 def test_dns_mn_law_monte_carlo_chi_square(replace):
     # 300k draws over 30 ranks: expected counts >= 5 in every (merged) bin; a systematic error
@@ -509,14 +446,15 @@ def test_dns_mn_law_monte_carlo_chi_square(replace):
     # rejected with an overwhelming statistic.  Fixed seed: the outcome is deterministic.
     n_neg, m, n, draws = 30, 3, 10, 300_000
     rng = np.random.default_rng(2023 + replace)
-    sample = _dns_mn_monte_carlo(n_neg, m, n, replace, draws, rng)
+    # Algorithm 1's pool, then one of its top m picked uniformly: multinomial rank counts.
+    sample = O.dns_mn_sample(n_neg, m, n, replace, draws, rng)
     counts = np.bincount(sample, minlength=n_neg).astype(float)
     p = E.dns_mn_rank_probabilities(n_neg, m, n, replace=replace)
-    assert _chi_square_pvalue(counts, p) > 1e-3
+    assert O.chi_square_pvalue(counts, p) > 1e-3
     other = E.dns_mn_rank_probabilities(n_neg, m, n, replace=not replace)
-    assert _chi_square_pvalue(counts, other) < 1e-12
+    assert O.chi_square_pvalue(counts, other) < 1e-12
     shifted = E.dns_mn_rank_probabilities(n_neg, m + 1, n, replace=replace)
-    assert _chi_square_pvalue(counts, shifted) < 1e-12
+    assert O.chi_square_pvalue(counts, shifted) < 1e-12
     # Kolmogorov-Smirnov distance of the empirical CDF: below 1.63 / sqrt(draws) (99%).
     ks = np.max(np.abs(np.cumsum(counts) / draws - np.cumsum(p)))
     assert ks < 1.63 / math.sqrt(draws)
@@ -533,9 +471,7 @@ def test_dns_mn_objective_exact_vs_monte_carlo_and_mixture():
         desc = np.sort(neg)[::-1]
         estimates = []
         for p_score in pos:
-            ranks = (rng.integers(0, neg.size, size=(draws, n)) if replace
-                     else np.argsort(rng.random((draws, neg.size)), axis=1)[:, :n])
-            ranks.sort(axis=1)
+            ranks = O.dns_mn_pools(neg.size, n, replace, draws, rng)
             estimates.append(E.bpr_loss(p_score - desc[ranks[:, :m]]).mean(axis=1))
         est = np.mean(estimates, axis=0)
         se = est.std() / math.sqrt(draws)

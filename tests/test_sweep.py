@@ -15,7 +15,7 @@ import pytest
 from simulations.sweep import cell_key, cell_seed, expand_grid, run_sweep
 
 sys.path.insert(0, str(Path(__file__).parent))
-import sweep_cells  # noqa: E402
+import sweep_cells
 
 GRID = {"mu": [0.0, 1.0, 2.5], "sigma": [1.0, 3.0]}
 
@@ -82,10 +82,9 @@ def test_corrupt_and_foreign_cells_are_reported_and_recomputed(tmp_path):
 def test_killed_sweep_resumes_to_the_same_table(tmp_path):
     reference = run_sweep(sweep_cells.noisy_mean, GRID, seed=7, cache_dir=tmp_path / "ref")
     cache = tmp_path / "killed"
-    code = ("import sys; sys.path.insert(0, %r)\n"
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
             "import sweep_cells\nfrom simulations.sweep import run_sweep\n"
-            "run_sweep(sweep_cells.slow_mean, %r, seed=7, cache_dir=%r)\n"
-            % (str(Path(__file__).parent), GRID, str(cache)))
+            f"run_sweep(sweep_cells.slow_mean, {GRID!r}, seed=7, cache_dir={str(cache)!r})\n")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 60
@@ -102,6 +101,38 @@ def test_killed_sweep_resumes_to_the_same_table(tmp_path):
     pd.testing.assert_frame_equal(resumed, reference)
     assert len(list(cache.glob("*.json"))) == 6
     assert not list(cache.glob(".*.tmp")), "no temporary file left behind"
+
+
+class DictStore:
+    """A SweepStore in memory: what run_sweep loads and saves, recorded."""
+
+    def __init__(self, done=None):
+        self.cells, self.saved = dict(done or {}), []
+
+    def load(self, cell):
+        return self.cells.get(cell.key)
+
+    def save(self, cell, rows):
+        self.cells[cell.key] = rows
+        self.saved.append(cell.config)
+
+
+def test_a_store_replaces_the_cache_folder(tmp_path):
+    """store= gets every finished cell (serial: in grid order) and decides what is done: a
+    cell it holds is not run and its rows are used as given."""
+    reference = run_sweep(sweep_cells.noisy_mean, GRID, seed=3, cache_dir=tmp_path)
+    store = DictStore()
+    pd.testing.assert_frame_equal(run_sweep(sweep_cells.noisy_mean, GRID, seed=3, store=store),
+                                  reference)
+    assert store.saved == expand_grid(GRID)
+    first = cell_key(sweep_cells.noisy_mean, expand_grid(GRID)[0], 3)
+    store = DictStore({first: [{"mean": -1.0, "sd": 0.0}]})
+    table = run_sweep(sweep_cells.noisy_mean, GRID, seed=3, store=store)
+    assert table.loc[0, "mean"] == -1.0 and store.saved == expand_grid(GRID)[1:]
+    pd.testing.assert_frame_equal(table.iloc[1:], reference.iloc[1:])
+    for both_or_neither in ({"cache_dir": tmp_path, "store": store}, {}):
+        with pytest.raises(ValueError, match="cache_dir, store"):
+            run_sweep(sweep_cells.noisy_mean, GRID, **both_or_neither)
 
 
 def test_process_pool_matches_serial(tmp_path):

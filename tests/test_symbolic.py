@@ -8,6 +8,7 @@ import pytest
 import sympy as sp
 from scipy import special
 
+from checks import oracles as O
 from theory import bounds as B
 from theory import estimators as E
 from theory import symbolic as S
@@ -68,15 +69,9 @@ def test_theorem3_solved_bounds_match_numeric(t3):
 # --------------------------------------------------------------------------------------
 # Theorem 2
 # --------------------------------------------------------------------------------------
-def _moments(losses):
-    z = losses - losses.mean()
-    m2, m3, m4 = (np.mean(z**p) for p in (2, 3, 4))
-    return losses.mean(), m2, m3, m4 - 3 * m2**2
-
-
 def test_theorem2_series_match_numeric(t2):
     losses = E.bpr_loss(0.3 - np.random.default_rng(2).normal(size=60))
-    mu, var, k3, k4 = _moments(losses)
+    mu, var, k3, k4 = O.sample_cumulants(losses)
     subs = {t2.mean: mu, t2.var: var, t2.kappa3: k3, t2.kappa4: k4}
     cgf = sp.lambdify(t2.t, t2.cgf_series.subs(subs))
     kl = sp.lambdify(t2.t, t2.kl_series.subs(subs))
@@ -104,7 +99,7 @@ def test_theorem2_series_match_numeric(t2):
 
 def test_theorem2_reverted_series_match_exact_solution(t2):
     losses = E.bpr_loss(0.3 - np.random.default_rng(3).normal(size=60))
-    mu, var, k3, k4 = _moments(losses)
+    mu, var, k3, k4 = O.sample_cumulants(losses)
     subs = {t2.mean: mu, t2.var: var, t2.kappa3: k3, t2.kappa4: k4}
     assert sp.simplify(t2.lam_correction - t2.kappa3 / (3 * t2.var)) == 0
     value_err, t_err = [], []

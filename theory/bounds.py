@@ -24,16 +24,17 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from theory.estimators import _check_int  # one integer check for the whole theory package
+from theory.validation import check_array, check_int
 
 __all__ = [
-    "TopKBounds",
     "ExtremalRankings",
-    "topk_bounds",
+    "TopKBounds",
+    "extremal_rankings",
     "hit_bounds",
     "opauc_count_range",
-    "extremal_rankings",
+    "topk_bounds",
     "uniform_auc_recall_correlation",
 ]
 
@@ -58,16 +59,25 @@ class ExtremalRankings(NamedTuple):
     min_count: int  # i**2
 
 
+def _integer(value, name, low, high=None, high_name=None):
+    # Integral floats accepted (counts computed in floating point, e.g. beta * n_neg).
+    return check_int(value, name, low=low, high=high, high_name=high_name, integral_floats=True)
+
+
 def _check_setting(n_pos, n_neg, k):
-    n_pos = _check_int(n_pos, "n_pos", 1)
-    k = _check_int(k, "k", 1)
-    n_neg = _check_int(n_neg, "n_neg", 1)
-    if n_neg < k:
-        raise ValueError(f"n_neg must be >= k = {k} (beta = k / n_neg <= 1), got {n_neg}")
+    """The setting of Theorem 3: n_pos >= 1 and 1 <= k <= n_neg (beta = k / n_neg <= 1)."""
+    n_pos = _integer(n_pos, "n_pos", 1)
+    k = _integer(k, "k", 1)
+    n_neg = _integer(n_neg, "n_neg (at least k, so that beta = k / n_neg <= 1)", k)
     return n_pos, n_neg, k
 
 
-def opauc_count_range(n_pos, n_neg, k, hits):
+def _check_hits(hits, n_pos, k):
+    """Hits among the top k: an integer in [0, min(k, n_pos)]."""
+    return _integer(hits, "hits", 0, min(k, n_pos), "min(k, n_pos)")
+
+
+def opauc_count_range(n_pos: int, n_neg: int, k: int, hits: int) -> tuple[int, int]:
     """Smallest and largest OPAUC count C over rankings with ``hits`` positives in the top k.
 
     Returns
@@ -75,13 +85,18 @@ def opauc_count_range(n_pos, n_neg, k, hits):
     (min_count, max_count) : (int, int)
         ``(hits**2, (n_pos + k) hits - hits**2)``; divide by ``n_pos n_neg`` for the raw OPAUC
         of Eq. 8 at beta = k / n_neg.  Proof of Theorem 3.
+
+    Examples
+    --------
+    >>> opauc_count_range(5, 6, 3, 2)  # (i**2, (N+ + K) i - i**2) with i = 2
+    (4, 12)
     """
     n_pos, n_neg, k = _check_setting(n_pos, n_neg, k)
-    i = _check_int(hits, "hits", 0, min(k, n_pos), "min(k, n_pos)")
+    i = _check_hits(hits, n_pos, k)
     return i * i, (n_pos + k) * i - i * i
 
 
-def extremal_rankings(n_pos, n_neg, k, hits):
+def extremal_rankings(n_pos: int, n_neg: int, k: int, hits: int) -> ExtremalRankings:
     """The two extremal rankings of Theorem 3's proof, as boolean labels in rank order.
 
     Parameters
@@ -99,9 +114,17 @@ def extremal_rankings(n_pos, n_neg, k, hits):
         ``min_labels``: k - i negatives, then i positives, then the other i top-k negatives,
         then the remaining negatives, then the other positives; count ``i**2`` (smallest).
         Both have exactly i hits in the top k.
+
+    Examples
+    --------
+    >>> ext = extremal_rankings(2, 3, 2, 1)  # N+ = 2, N- = 3, K = 2, one hit
+    >>> ext.max_labels.astype(int), ext.max_count  # 1 = positive, in rank order
+    (array([1, 0, 1, 0, 0]), 3)
+    >>> ext.min_labels.astype(int), ext.min_count
+    (array([0, 1, 0, 0, 1]), 1)
     """
     n_pos, n_neg, k = _check_setting(n_pos, n_neg, k)
-    i = _check_int(hits, "hits", 0, min(k, n_pos), "min(k, n_pos)")
+    i = _check_hits(hits, n_pos, k)
     t, f = True, False
     max_labels = np.array([t] * i + [f] * (k - i) + [t] * (n_pos - i) + [f] * (n_neg - k + i))
     min_labels = np.array([f] * (k - i) + [t] * i + [f] * i + [f] * (n_neg - k) + [t] * (n_pos - i))
@@ -110,10 +133,10 @@ def extremal_rankings(n_pos, n_neg, k, hits):
 
 
 def _counts(opauc_raw, n_pos, n_neg, k):
-    a = np.asarray(opauc_raw, dtype=float)
+    # check_array returns at least 1-D: restore a scalar's shape (a scalar gives floats).
+    a = check_array(opauc_raw, "opauc_raw", ndim=np.ndim(opauc_raw),
+                    non_empty=False).reshape(np.shape(opauc_raw))
     beta = k / n_neg
-    if np.any(np.isnan(a)) or np.any(np.isinf(a)):
-        raise ValueError("opauc_raw must be finite")
     count = a * (n_pos * n_neg)
     top = n_pos * k  # largest possible count
     tol = _COUNT_RTOL * np.maximum(1.0, np.abs(count))
@@ -152,7 +175,8 @@ def _root_floor(c, S):
     return j, q(j) == 0
 
 
-def hit_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
+def hit_bounds(opauc_raw: ArrayLike, n_pos: int, n_neg: int, k: int, *,
+               tight: bool = False) -> tuple[float | np.ndarray, float | np.ndarray]:
     """Bounds on the number of hits in the top k implied by the raw OPAUC (Theorem 3).
 
     Parameters
@@ -181,6 +205,13 @@ def hit_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
         the square roots and floors are then done in exact integer arithmetic).  A non-integer
         C (tied scores counted 1/2) is used as a real number in the same formulas (without
         the rounding when ``tight``).
+
+    Examples
+    --------
+    >>> hit_bounds(12 / 30, 5, 6, 3)  # C = 12: floor((8 - sqrt(64 - 48)) / 2), ceil(sqrt(12))
+    (2.0, 4.0)
+    >>> hit_bounds(12 / 30, 5, 6, 3, tight=True)  # i**2 <= 12 <= 8 i - i**2 for i = 2, 3
+    (2.0, 3.0)
     """
     n_pos, n_neg, k = _check_setting(n_pos, n_neg, k)
     count, rounded, integral = _counts(opauc_raw, n_pos, n_neg, k)
@@ -215,7 +246,8 @@ def hit_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
     return low, high
 
 
-def topk_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
+def topk_bounds(opauc_raw: ArrayLike, n_pos: int, n_neg: int, k: int, *,
+                tight: bool = False) -> TopKBounds:
     """Recall@K and Precision@K bounds from the raw OPAUC (Theorem 3, Eqs. 19-20).
 
     ``floor((S - sqrt(S^2 - 4 N+ N- A)) / 2) / N+ <= Recall@K <= ceil(sqrt(N+ N- A)) / N+``
@@ -248,13 +280,23 @@ def topk_bounds(opauc_raw, n_pos, n_neg, k, *, tight=False):
     -----
     ``opauc_raw * n_pos * n_neg`` is a count; values within 1e-9 (relative) of an integer are
     rounded to it before the floors and ceilings, which are then exact.
+
+    Examples
+    --------
+    >>> b = topk_bounds(12 / 30, 5, 6, 3)  # N+ = 5, N- = 6, K = 3, count C = 12
+    >>> b.recall_low, b.recall_high  # 2 to 4 hits
+    (0.4, 0.8)
+    >>> round(b.precision_low, 6), round(b.precision_high, 6)
+    (0.666667, 1.333333)
+    >>> topk_bounds(12 / 30, 5, 6, 3, tight=True).precision_high  # at most 3 hits: Precision <= 1
+    1.0
     """
     low, high = hit_bounds(opauc_raw, n_pos, n_neg, k, tight=tight)
     n_pos, k = int(n_pos), int(k)
     return TopKBounds(low / n_pos, high / n_pos, low / k, high / k)
 
 
-def uniform_auc_recall_correlation(n_pos, n_neg, k) -> float:
+def uniform_auc_recall_correlation(n_pos: int, n_neg: int, k: int) -> float:
     """Exact Pearson correlation of AUC and Recall@K over uniformly random rankings.
 
     For a ranking drawn uniformly at random from the arrangements of ``n_pos`` positives and
@@ -283,8 +325,8 @@ def uniform_auc_recall_correlation(n_pos, n_neg, k) -> float:
     >>> round(uniform_auc_recall_correlation(200, 800, 5), 4)
     0.1222
     """
-    n_pos = _check_int(n_pos, "n_pos", 1)
-    n_neg = _check_int(n_neg, "n_neg", 1)
+    n_pos = _integer(n_pos, "n_pos", 1)
+    n_neg = _integer(n_neg, "n_neg", 1)
     n = n_pos + n_neg
-    k = _check_int(k, "k", 1, n, "n_pos + n_neg")
+    k = _integer(k, "k", 1, n, "n_pos + n_neg")
     return float(np.sqrt(3.0 * k * (n - k) / (n * n - 1.0)))

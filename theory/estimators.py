@@ -40,52 +40,68 @@ Rockafellar and Uryasev. "Optimization of conditional value-at-risk", J. Risk 2(
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike
 from scipy import optimize, special, stats
 
-from theory.metrics import _check_fraction, _is_real
+from theory.validation import (
+    INTEGER_RTOL,
+    check_array,
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_real,
+)
 
 __all__ = [
     "bpr_loss",
     "bpr_loss_grad",
-    "bpr_loss_scalar",
     "bpr_loss_grad_scalar",
-    "softmax_weights_row",
-    "softmax_weights",
-    "pair_losses",
-    "opauc_rank_weights",
-    "opauc_surrogate",
-    "dns_objective",
+    "bpr_loss_scalar",
     "cvar",
-    "kl_dro",
-    "kl_dro_dual",
-    "softmax_v_tau",
-    "softmax_v_objective",
-    "score_softmax_probabilities",
-    "score_softmax_objective",
-    "dns_mn_rank_probabilities",
     "dns_mn_beta_mixture",
     "dns_mn_objective",
     "dns_mn_quantile_cdf",
     "dns_mn_quantile_density",
+    "dns_mn_rank_probabilities",
+    "dns_objective",
+    "kl_dro",
+    "kl_dro_dual",
+    "opauc_rank_weights",
+    "opauc_surrogate",
+    "pair_losses",
+    "score_softmax_objective",
+    "score_softmax_probabilities",
+    "softmax_v_objective",
+    "softmax_v_tau",
+    "softmax_weights",
+    "softmax_weights_row",
 ]
 
 REDUCTIONS = ("mean", "sum")
-_INTEGER_RTOL = 1e-9
 
 
 # --------------------------------------------------------------------------------------
 # Numba kernels (lazy; never called at import)
 # --------------------------------------------------------------------------------------
 @njit(cache=True)
-def bpr_loss_scalar(x):
+def bpr_loss_scalar(x: float) -> float:
     """Logistic (BPR) loss ``l(x) = log(1 + exp(-x))`` of one float, overflow-free.
 
     ``x >= 0``: ``log1p(exp(-x))``; ``x < 0``: ``-x + log1p(exp(x))``.  Accurate to a few ulp
     over the whole real line (``l(x) ~ exp(-x)`` for large x, ``~ -x`` for very negative x).
     Numba kernel; :func:`bpr_loss` is the vectorized NumPy version (Eq. 1's ``l``).
+
+    Examples
+    --------
+    >>> round(bpr_loss_scalar(0.0), 6)  # log 2
+    0.693147
+    >>> bpr_loss_scalar(-800.0)  # ~ -x, no overflow
+    800.0
     """
     if x >= 0.0:
         return math.log1p(math.exp(-x))
@@ -93,10 +109,17 @@ def bpr_loss_scalar(x):
 
 
 @njit(cache=True)
-def bpr_loss_grad_scalar(x):
+def bpr_loss_grad_scalar(x: float) -> float:
     """Derivative ``l'(x) = -1 / (1 + exp(x)) = -sigmoid(-x)`` of :func:`bpr_loss_scalar`.
 
     Overflow-free; in (-1, 0).  Numba kernel; :func:`bpr_loss_grad` is the NumPy version.
+
+    Examples
+    --------
+    >>> bpr_loss_grad_scalar(0.0)
+    -0.5
+    >>> round(bpr_loss_grad_scalar(2.0), 6) == round(bpr_loss_grad(2.0), 6)
+    True
     """
     if x >= 0.0:
         e = math.exp(-x)
@@ -105,7 +128,7 @@ def bpr_loss_grad_scalar(x):
 
 
 @njit(cache=True)
-def softmax_weights_row(values, tau, out):
+def softmax_weights_row(values: np.ndarray, tau: float, out: np.ndarray) -> None:
     """Write ``softmax(values / tau)`` into ``out`` (max-subtracted, overflow-free).
 
     ``out[j] = exp((values[j] - max) / tau) / sum_k exp((values[k] - max) / tau)``.
@@ -113,6 +136,16 @@ def softmax_weights_row(values, tau, out):
     ``values`` = pair losses this is the Softmax-v weighting (Eq. 23); with ``values`` =
     negative scores it is the score-softmax distribution (Eq. 3).  Numba kernel; the NumPy
     version is :func:`softmax_weights`.
+
+    Examples
+    --------
+    >>> out = np.empty(3)
+    >>> softmax_weights_row(np.array([0.0, np.log(3.0), 0.0]), 1.0, out)
+    >>> np.round(out, 6)  # exp(v) / sum exp(v): 1 : 3 : 1
+    array([0.2, 0.6, 0.2])
+    >>> softmax_weights_row(np.array([2.0, 2.0, 1.0]), 0.0, out)
+    >>> out  # tau = 0: uniform on the maximal values
+    array([0.5, 0.5, 0. ])
     """
     n = values.shape[0]
     mx = -np.inf
@@ -168,62 +201,34 @@ def _dns_mn_without_replacement_kernel(n_neg, m, n, out):
 # --------------------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------------------
-def _finite_array(x, name, *, ndim=1, min_ndim=None):
-    try:
-        a = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an array of real numbers") from exc
-    if min_ndim is not None:
-        if a.ndim < min_ndim:
-            raise ValueError(
-                f"{name} must have at least {min_ndim} dimension(s), got shape {a.shape}")
-    elif a.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array, got shape {a.shape}")
-    if a.size == 0 or (a.ndim >= 1 and a.shape[-1] == 0):
-        raise ValueError(f"{name} must be non-empty, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite (no NaN or inf)")
-    return a
-
-
-def _check_beta(beta, name="beta"):
-    """A real number in (0, 1]: theory.metrics' validator, so that every beta of the
-    package is checked alike (bools and strings refused)."""
-    return _check_fraction(beta, name)
+def _finite_array(x, name, *, batched=False):
+    """A finite, non-empty float64 array: 1-D, or (``batched``) with at least one axis, the
+    last one holding the vector (theory.validation.check_array with the caller's own ndim)."""
+    ndim = max(np.ndim(x), 1) if batched else 1
+    return check_array(x, name, ndim=ndim)
 
 
 def _check_rho(rho, *, allow_inf=False):
-    try:
-        r = float(rho)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"rho must be a positive number, got {rho!r}") from exc
-    if not (r > 0.0) or (not allow_inf and math.isinf(r)):
-        allowed = "(0, inf]" if allow_inf else "(0, inf)"
-        raise ValueError(f"rho must be in {allowed}, got {rho!r}")
-    return r
+    """A KL radius in (0, inf), or (0, inf] with ``allow_inf``."""
+    return check_real(rho, "rho", low=0.0, include_low=False, allow_inf=allow_inf)
 
 
-def _check_int(value, name, low, high=None, high_name=None):
-    """An integer in [low, high]; integral floats within 1e-9 are accepted and rounded;
-    bools, strings and other non-numbers are refused."""
-    if not _is_real(value):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    f = float(value)
-    if not math.isfinite(f) or abs(f - round(f)) > _INTEGER_RTOL * max(1.0, abs(f)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    v = int(round(f))
-    if v < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    if high is not None and v > high:
-        what = f"{high_name} = {high}" if high_name else str(high)
-        raise ValueError(f"{name} must be <= {what}, got {value!r}")
-    return v
+def _first_bad(arr, name, ok, check):
+    """Vectorized element check: raise ``check``'s ValueError (theory.validation) for the
+    first element of ``arr`` where the mask ``ok`` (the same rule, vectorized) is False."""
+    if not np.all(ok):
+        check(arr[~ok].flat[0].item(), name)
+    return arr
 
 
-def _check_reduction(reduction):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+def _check_nonnegative(values, name, *, allow_inf):
+    """A numeric array (any shape, possibly empty) of reals >= 0 (NaN refused; inf only with
+    ``allow_inf``), with theory.validation.check_real's message."""
+    # check_array returns at least 1-D (np.ascontiguousarray): restore a scalar's shape.
+    arr = check_array(values, name, ndim=np.ndim(values), finite=False,
+                      non_empty=False).reshape(np.shape(values))
+    ok = (arr >= 0.0) & (np.isfinite(arr) | allow_inf)  # NaN compares False
+    return _first_bad(arr, name, ok, partial(check_real, low=0.0, allow_inf=allow_inf))
 
 
 def _reduce(per_positive, reduction):
@@ -234,7 +239,7 @@ def _level_count(n, beta):
     """k = n * beta, rounded to the nearest integer when within 1e-9 (relative)."""
     k = n * beta
     kr = round(k)
-    if abs(k - kr) <= _INTEGER_RTOL * max(1.0, k) and kr >= 1:
+    if abs(k - kr) <= INTEGER_RTOL * max(1.0, k) and kr >= 1:
         return float(kr)
     return k
 
@@ -247,7 +252,7 @@ def _finish(x):
 # --------------------------------------------------------------------------------------
 # Losses
 # --------------------------------------------------------------------------------------
-def bpr_loss(x):
+def bpr_loss(x: ArrayLike) -> float | np.ndarray:
     """Logistic (BPR) pair loss ``l(x) = log(1 + exp(-x))``, elementwise and overflow-free.
 
     Parameters
@@ -269,20 +274,35 @@ def bpr_loss(x):
     References
     ----------
     Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI 2009.
+
+    Examples
+    --------
+    >>> np.round(bpr_loss([0.0, 2.0, -2.0]), 6)  # log 2, log(1 + e^-2), 2 + log(1 + e^-2)
+    array([0.693147, 0.126928, 2.126928])
+    >>> bpr_loss(-800.0)  # ~ -x for very negative x, without overflow
+    800.0
     """
     return _finish(np.logaddexp(0.0, -np.asarray(x, dtype=float)))
 
 
-def bpr_loss_grad(x):
+def bpr_loss_grad(x: ArrayLike) -> float | np.ndarray:
     """Derivative of :func:`bpr_loss`: ``l'(x) = -1 / (1 + exp(x))``, elementwise, in (-1, 0).
 
     Computed as ``-expit(-x)`` (no overflow).  Same function as the numba kernel
     :func:`bpr_loss_grad_scalar`.
+
+    Examples
+    --------
+    >>> x, h = 0.7, 1e-6
+    >>> round(bpr_loss_grad(x), 6)
+    -0.331812
+    >>> round((bpr_loss(x + h) - bpr_loss(x - h)) / (2 * h), 6)  # central difference
+    -0.331812
     """
     return _finish(-special.expit(-np.asarray(x, dtype=float)))
 
 
-def pair_losses(pos_scores, neg_scores):
+def pair_losses(pos_scores: ArrayLike, neg_scores: ArrayLike) -> np.ndarray:
     """Matrix of pair losses ``L[i, j] = l(pos_scores[i] - neg_scores[j])`` (Section 1).
 
     Parameters
@@ -293,13 +313,22 @@ def pair_losses(pos_scores, neg_scores):
     Returns
     -------
     ndarray, shape (n_pos, n_neg)
+
+    Examples
+    --------
+    >>> L = pair_losses([1.0, 2.0], [0.0, 3.0])
+    >>> np.round(L, 6)  # L[i, j] = l(pos_i - neg_j)
+    array([[0.313262, 2.126928],
+           [0.126928, 1.313262]])
+    >>> round(float(L[1, 0]), 6) == round(bpr_loss(2.0 - 0.0), 6)
+    True
     """
     pos = _finite_array(pos_scores, "pos_scores")
     neg = _finite_array(neg_scores, "neg_scores")
     return np.logaddexp(0.0, -(pos[:, None] - neg[None, :]))
 
 
-def softmax_weights(values, tau):
+def softmax_weights(values: ArrayLike, tau: ArrayLike) -> np.ndarray:
     """Softmax weights ``w_j = exp(v_j / tau) / sum_k exp(v_k / tau)`` along the last axis.
 
     Parameters
@@ -319,11 +348,17 @@ def softmax_weights(values, tau):
     Softmax-v weights of Eq. 23 (``values`` = losses) and the score-softmax distribution of
     Eq. 3 (``values`` = negative scores).  Row by row the same as the numba kernel
     :func:`softmax_weights_row`.
+
+    Examples
+    --------
+    >>> np.round(softmax_weights([0.0, np.log(3.0)], 1.0), 6)
+    array([0.25, 0.75])
+    >>> np.round(softmax_weights([[2.0, 2.0, 1.0], [5.0, 0.0, 1.0]], [0.0, np.inf]), 6)  # per-row tau: 0, inf
+    array([[0.5     , 0.5     , 0.      ],
+           [0.333333, 0.333333, 0.333333]])
     """
-    x = _finite_array(values, "values", min_ndim=1)
-    t = np.asarray(tau, dtype=float)
-    if np.any(np.isnan(t)) or np.any(t < 0):
-        raise ValueError(f"tau must be in [0, inf], got {tau!r}")
+    x = _finite_array(values, "values", batched=True)
+    t = _check_nonnegative(tau, "tau", allow_inf=True)
     try:
         t = np.broadcast_to(t, x.shape[:-1])[..., None]
     except ValueError as exc:
@@ -340,7 +375,7 @@ def softmax_weights(values, tau):
 # --------------------------------------------------------------------------------------
 # OPAUC surrogate, DNS, CVaR (Lemma 1, Theorem 1)
 # --------------------------------------------------------------------------------------
-def opauc_rank_weights(n_neg, beta):
+def opauc_rank_weights(n_neg: int, beta: float) -> np.ndarray:
     """Weights of the OPAUC(beta) surrogate over negative ranks (Eq. 8-9), best rank first.
 
     Parameters
@@ -361,19 +396,28 @@ def opauc_rank_weights(n_neg, beta):
     -----
     Fractional ``k``: the exact area under the empirical ROC step curve over FPR in [0, beta]
     gives the next negative the fractional weight, consistent with :func:`cvar`.
+
+    Examples
+    --------
+    >>> np.round(opauc_rank_weights(10, 0.3), 6)  # k = 3: 1/3 on the 3 hardest negatives
+    array([0.333333, 0.333333, 0.333333, 0.      , 0.      , 0.      ,
+           0.      , 0.      , 0.      , 0.      ])
+    >>> np.round(opauc_rank_weights(4, 0.375), 6)  # k = 1.5: 1/1.5 on rank 1, 0.5/1.5 on rank 2
+    array([0.666667, 0.333333, 0.      , 0.      ])
     """
-    n_neg = _check_int(n_neg, "n_neg", 1)
-    beta = _check_beta(beta)
+    n_neg = check_int(n_neg, "n_neg", low=1, integral_floats=True)
+    beta = check_fraction(beta, "beta")
     k = _level_count(n_neg, beta)
     w = np.zeros(n_neg)
-    full = int(math.floor(k))
+    full = math.floor(k)
     w[:full] = 1.0 / k
     if full < n_neg:
         w[full] = (k - full) / k
     return w
 
 
-def opauc_surrogate(pos_scores, neg_scores, beta, *, reduction="mean"):
+def opauc_surrogate(pos_scores: ArrayLike, neg_scores: ArrayLike, beta: float, *,
+                    reduction: str = "mean") -> float:
     """OPAUC(beta) surrogate of one context (Eq. 9).
 
     ``(1/n_pos) sum_i (1/(n_neg beta)) sum_{j in top n_neg*beta negatives} l(r_ci - r_cj)``.
@@ -398,10 +442,18 @@ def opauc_surrogate(pos_scores, neg_scores, beta, *, reduction="mean"):
     :func:`opauc_rank_weights` (fractional ``n_neg * beta``: the next negative gets the
     fractional weight).  Lemma 1: per positive this equals ``cvar(losses, beta)[0]``;
     Theorem 1: for ``beta = m / n_neg`` it equals ``dns_objective(..., m)``.
+
+    Examples
+    --------
+    >>> pos, neg = [1.0, 2.0], [0.0, 0.5, -1.0, 3.0]
+    >>> round(opauc_surrogate(pos, neg, 0.5), 6)  # beta = 1/2: the 2 top-scored negatives, 3.0 and 0.5
+    1.02892
+    >>> round(float(np.mean([bpr_loss(p - np.array([3.0, 0.5])).mean() for p in pos])), 6)
+    1.02892
     """
     pos = _finite_array(pos_scores, "pos_scores")
     neg = _finite_array(neg_scores, "neg_scores")
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     w = opauc_rank_weights(neg.size, beta)
     used = int(np.count_nonzero(w))
     top = -np.sort(-neg)[:used]
@@ -409,7 +461,8 @@ def opauc_surrogate(pos_scores, neg_scores, beta, *, reduction="mean"):
     return _reduce(per_positive, reduction)
 
 
-def dns_objective(pos_scores, neg_scores, m, *, reduction="mean"):
+def dns_objective(pos_scores: ArrayLike, neg_scores: ArrayLike, m: int, *,
+                  reduction: str = "mean") -> float:
     """BPR under DNS sampling over all negatives (Eq. 1 with the P_ns of Eq. 2), one context.
 
     ``(1/n_pos) sum_i (1/m) sum_{j in the m highest-scored negatives} l(r_ci - r_cj)``.
@@ -433,17 +486,25 @@ def dns_objective(pos_scores, neg_scores, m, *, reduction="mean"):
     ``beta`` (same reduction).  Ties in score at the m-th place do not matter (equal losses).
     Implemented by partial selection (``np.partition``), independently of the sorted/weighted
     path of :func:`opauc_surrogate`.
+
+    Examples
+    --------
+    >>> pos, neg = [1.0, 2.0], [0.0, 0.5, -1.0, 3.0]
+    >>> round(dns_objective(pos, neg, 2), 6)  # the 2 hardest negatives share the mass
+    1.02892
+    >>> round(opauc_surrogate(pos, neg, 2 / 4), 6)  # Theorem 1: OPAUC(beta = M / n_neg)
+    1.02892
     """
     pos = _finite_array(pos_scores, "pos_scores")
     neg = _finite_array(neg_scores, "neg_scores")
-    m = _check_int(m, "m", 1, neg.size, "n_neg")
-    _check_reduction(reduction)
+    m = check_int(m, "m", low=1, high=neg.size, high_name="n_neg", integral_floats=True)
+    check_choice(reduction, "reduction", REDUCTIONS)
     top = np.partition(neg, neg.size - m)[neg.size - m:]
     per_positive = np.logaddexp(0.0, -(pos[:, None] - top[None, :])).mean(axis=1)
     return _reduce(per_positive, reduction)
 
 
-def cvar(losses, beta):
+def cvar(losses: ArrayLike, beta: float) -> tuple[float | np.ndarray, float | np.ndarray]:
     """Conditional value at risk of a finite loss vector via its dual (Eqs. 15-16), exactly.
 
     ``CVaR_beta(L) = min_eta { eta + (1/beta) E_P0[(L - eta)_+] }``, P0 uniform over the n
@@ -478,12 +539,21 @@ def cvar(losses, beta):
     References
     ----------
     Rockafellar and Uryasev (2000); Zhu et al. (ICML 2022), Lemma 1; paper Eqs. 13-16.
+
+    Examples
+    --------
+    >>> losses = [5.0, 1.0, 3.0, 4.0, 2.0]
+    >>> cvar(losses, 0.4)  # the mean of the top 40% {5, 4}; eta = the 2nd largest loss
+    (4.5, 4.0)
+    >>> value, eta = cvar(losses, 0.3)  # k = 1.5: (5 + 0.5 * 4) / 1.5
+    >>> round(value, 6), eta
+    (4.666667, 4.0)
     """
-    L = _finite_array(losses, "losses", min_ndim=1)
-    beta = _check_beta(beta)
+    L = _finite_array(losses, "losses", batched=True)
+    beta = check_fraction(beta, "beta")
     n = L.shape[-1]
     k = _level_count(n, beta)
-    j = int(math.ceil(k))  # rank (1-based, descending) of the upper quantile
+    j = math.ceil(k)  # rank (1-based, descending) of the upper quantile
     desc = -np.sort(-L, axis=-1)
     eta = desc[..., j - 1]
     value = eta + np.maximum(L - eta[..., None], 0.0).sum(axis=-1) / k
@@ -529,7 +599,7 @@ def _kl_state(z, t):
     return max(kl, 0.0), float(lme), logw
 
 
-def kl_dro_dual(losses, rho, lam):
+def kl_dro_dual(losses: ArrayLike, rho: float, lam: ArrayLike) -> float | np.ndarray:
     """Dual objective of the KL-constrained DRO problem (Eq. 21) at temperature ``lam``.
 
     ``D(lam) = lam * log E_P0[exp(L / lam)] + lam * rho``, P0 uniform over the n losses.
@@ -547,12 +617,20 @@ def kl_dro_dual(losses, rho, lam):
     float or ndarray
         ``D(lam)``, computed without overflow (log-sum-exp around max(L)).  By weak duality
         every ``D(lam)`` is >= the KL-DRO value; the minimum over lam equals it.
+
+    Examples
+    --------
+    >>> L = np.array([0.0, 1.0, 2.0, 3.0])
+    >>> round(kl_dro_dual(L, 0.1, 1.0), 6)
+    2.153895
+    >>> bool(kl_dro_dual(L, 0.1, 1.0) >= kl_dro(L, 0.1)[0])  # weak duality
+    True
+    >>> kl_dro_dual(L, 0.1, 0.0)  # lam -> 0: max(L)
+    3.0
     """
     L = _finite_array(losses, "losses")
     rho = _check_rho(rho)
-    lam_arr = np.asarray(lam, dtype=float)
-    if np.any(np.isnan(lam_arr)) or np.any(lam_arr < 0) or np.any(np.isinf(lam_arr)):
-        raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
+    lam_arr = _check_nonnegative(lam, "lam", allow_inf=False)
     Lmax = L.max()
     zmax = L - Lmax
     log_n = math.log(L.size)
@@ -565,7 +643,7 @@ def kl_dro_dual(losses, rho, lam):
     return _finish(out)
 
 
-def kl_dro(losses, rho):
+def kl_dro(losses: ArrayLike, rho: float) -> tuple[float, float, np.ndarray]:
     """KL-constrained worst-case expected loss (Eqs. 13, 21-23), solved exactly.
 
     ``V(rho) = max { E_Q[L] : Q << P0, KL(Q || P0) <= rho }``, P0 uniform over the n losses,
@@ -611,6 +689,19 @@ def kl_dro(losses, rho):
     ----------
     Zhu et al. (ICML 2022), SOPA-s; Ben-Tal et al., "Robust solutions of optimization problems
     affected by uncertain probabilities", Management Science 59(2), 2013 (KL dual).
+
+    Examples
+    --------
+    >>> L = np.array([0.0, 1.0, 2.0, 3.0])
+    >>> value, lam, w = kl_dro(L, 0.1)
+    >>> round(value, 6), round(lam, 6)
+    (1.994274, 2.413506)
+    >>> round(float(w @ L), 6)  # Eq. 23: the softmax(L / lam)-weighted loss
+    1.994274
+    >>> round(float(np.sum(w * np.log(w * L.size))), 6)  # KL(w || uniform) = rho
+    0.1
+    >>> kl_dro(L, 2.0)[:2]  # rho >= log(n): the maximum, lam = 0
+    (3.0, 0.0)
     """
     L = _finite_array(losses, "losses")
     rho = _check_rho(rho, allow_inf=True)
@@ -661,7 +752,7 @@ def kl_dro(losses, rho):
     return float(value), float(lam), weights
 
 
-def softmax_v_tau(losses, rho, *, ddof=0):
+def softmax_v_tau(losses: ArrayLike, rho: float, *, ddof: int = 0) -> float | np.ndarray:
     """Softmax-v temperature ``tau = sqrt(Var L / (2 rho))`` (Eq. 25; Eqs. 17-18).
 
     Parameters
@@ -697,17 +788,24 @@ def softmax_v_tau(losses, rho, *, ddof=0):
       always for ``rho >= log(n / n_max)`` where the exact lam is 0 (the max loss, DNS with
       M = 1) while tau stays positive, ``tau > lam_exact`` (softer).  For symmetric losses
       (Gaussian) ``tau > lam_exact`` for all but the smallest rho.
+
+    Examples
+    --------
+    >>> L = np.array([1.0, 2.0, 3.0, 4.0])  # population variance 1.25
+    >>> round(softmax_v_tau(L, 0.625), 6)  # sqrt(1.25 / (2 * 0.625))
+    1.0
+    >>> round(softmax_v_tau(L, 0.625, ddof=1), 6)  # the unbiased variance 5/3
+    1.154701
     """
-    L = _finite_array(losses, "losses", min_ndim=1)
+    L = _finite_array(losses, "losses", batched=True)
     rho = _check_rho(rho)
-    if ddof not in (0, 1):
-        raise ValueError(f"ddof must be 0 or 1, got {ddof!r}")
-    if L.shape[-1] <= ddof:
-        raise ValueError(f"losses must have more than ddof = {ddof} entries along the last axis")
+    ddof = check_choice(ddof, "ddof", (0, 1))
+    check_int(L.shape[-1], f"the number of losses along the last axis (ddof = {ddof})",
+              low=ddof + 1)
     return _finish(np.sqrt(np.var(L, axis=-1, ddof=ddof) / (2.0 * rho)))
 
 
-def softmax_v_objective(losses, rho, *, ddof=0):
+def softmax_v_objective(losses: ArrayLike, rho: float, *, ddof: int = 0) -> float | np.ndarray:
     """Softmax-v objective of one (context, positive): Eq. 23 at the Eq. 25 temperature.
 
     ``sum_j softmax(L / tau)_j L_j`` with ``tau = softmax_v_tau(L, rho, ddof)``.
@@ -727,14 +825,24 @@ def softmax_v_objective(losses, rho, *, ddof=0):
         Between ``mean(L)`` and ``max(L)``.  The weights are constants (no gradient through
         them), as in the paper's Algorithm 2.  Compare with ``kl_dro(L, rho)[0]``, the exact
         value at the same rho.
+
+    Examples
+    --------
+    >>> L = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> round(softmax_v_objective(L, 0.625), 6)  # tau = 1: softmax(L) @ L
+    3.492653
+    >>> round(float(np.exp(L) @ L / np.exp(L).sum()), 6)
+    3.492653
+    >>> round(kl_dro(L, 0.625)[0], 6)  # the exact KL-DRO value at the same rho
+    3.654843
     """
-    L = _finite_array(losses, "losses", min_ndim=1)
+    L = _finite_array(losses, "losses", batched=True)
     tau = softmax_v_tau(L, rho, ddof=ddof)
     w = softmax_weights(L, tau)
     return _finish((w * L).sum(axis=-1))
 
 
-def score_softmax_probabilities(neg_scores, tau):
+def score_softmax_probabilities(neg_scores: ArrayLike, tau: float) -> np.ndarray:
     """Score-softmax negative-sampling distribution (Eq. 3): ``P(j) ~ exp(r_cj / tau)``.
 
     Parameters
@@ -747,24 +855,38 @@ def score_softmax_probabilities(neg_scores, tau):
     Returns
     -------
     ndarray, same shape; rows sum to 1.
+
+    Examples
+    --------
+    >>> np.round(score_softmax_probabilities([0.0, np.log(3.0)], 1.0), 6)
+    array([0.25, 0.75])
+    >>> score_softmax_probabilities([1.0, 3.0, 2.0], 0.0)  # tau = 0: DNS with M = 1
+    array([0., 1., 0.])
     """
-    s = _finite_array(neg_scores, "neg_scores", min_ndim=1)
-    t = float(tau) if np.ndim(tau) == 0 else None
-    if t is None or math.isnan(t) or t < 0:
-        raise ValueError(f"tau must be a number in [0, inf], got {tau!r}")
+    s = _finite_array(neg_scores, "neg_scores", batched=True)
+    t = check_real(tau, "tau", low=0.0, allow_inf=True)
     return softmax_weights(s, t)
 
 
-def score_softmax_objective(pos_scores, neg_scores, tau, *, reduction="mean"):
+def score_softmax_objective(pos_scores: ArrayLike, neg_scores: ArrayLike, tau: float, *,
+                            reduction: str = "mean") -> float:
     """BPR under score-softmax sampling (Eq. 1 with Eq. 3), one context.
 
     ``(1/n_pos) sum_i sum_j P(j) l(r_ci - r_cj)``, ``P = score_softmax_probabilities``.
     The sampling law does not depend on the positive.
+
+    Examples
+    --------
+    >>> neg = np.array([0.0, np.log(3.0)])  # sampled with probabilities 1/4, 3/4
+    >>> round(score_softmax_objective([1.0], neg, 1.0), 6)
+    0.636067
+    >>> round(float(0.25 * bpr_loss(1.0 - neg[0]) + 0.75 * bpr_loss(1.0 - neg[1])), 6)
+    0.636067
     """
     pos = _finite_array(pos_scores, "pos_scores")
     neg = _finite_array(neg_scores, "neg_scores")
     p = score_softmax_probabilities(neg, tau)
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     per_positive = np.logaddexp(0.0, -(pos[:, None] - neg[None, :])) @ p
     return _reduce(per_positive, reduction)
 
@@ -772,18 +894,25 @@ def score_softmax_objective(pos_scores, neg_scores, tau, *, reduction="mean"):
 # --------------------------------------------------------------------------------------
 # DNS(M, N): exact sampling laws (order statistics)
 # --------------------------------------------------------------------------------------
+def _check_pool(m, n):
+    """DNS(M, N)'s pool: n >= 1 draws, of which the top m, 1 <= m <= n, are used."""
+    n = check_int(n, "n", low=1, integral_floats=True)
+    m = check_int(m, "m", low=1, high=n, high_name="the pool size n", integral_floats=True)
+    return m, n
+
+
 def _check_dns_mn(n_neg, m, n, replace):
-    n_neg = _check_int(n_neg, "n_neg", 1)
-    n = _check_int(n, "n", 1)
-    m = _check_int(m, "m", 1, n, "the pool size n")
-    if not isinstance(replace, (bool, np.bool_)):
-        raise ValueError(f"replace must be True or False, got {replace!r}")
-    if not replace and n > n_neg:
-        raise ValueError(f"n must be <= n_neg = {n_neg} when replace=False, got {n}")
-    return n_neg, m, n, bool(replace)
+    """DNS(M, N) over n_neg negatives: the pool rule, and n <= n_neg without replacement."""
+    n_neg = check_int(n_neg, "n_neg", low=1, integral_floats=True)
+    m, n = _check_pool(m, n)
+    replace = check_bool(replace, "replace")
+    if not replace:
+        check_int(n, "n (the pool size, drawn without replacement)", high=n_neg,
+                  high_name="n_neg")
+    return n_neg, m, n, replace
 
 
-def dns_mn_rank_probabilities(n_neg, m, n, *, replace=True):
+def dns_mn_rank_probabilities(n_neg: int, m: int, n: int, *, replace: bool = True) -> np.ndarray:
     """Exact law of DNS(M, N) over negative ranks (Algorithm 1; Fig. 7 of the paper).
 
     A pool of ``n`` negatives is drawn uniformly (with or without replacement) from ``n_neg``
@@ -829,6 +958,13 @@ def dns_mn_rank_probabilities(n_neg, m, n, *, replace=True):
     binomial / hypergeometric CDF at ``m - 1``), hence a DNS(M, N) objective is a mixture of
     OPAUC surrogates; see :func:`dns_mn_beta_mixture`.  Its mean rank is given in
     ``theory.symbolic.dns_mn_mean_quantile``.
+
+    Examples
+    --------
+    >>> np.round(dns_mn_rank_probabilities(3, 1, 2), 6)  # min of 2 draws from 3: 5/9, 3/9, 1/9
+    array([0.555556, 0.333333, 0.111111])
+    >>> dns_mn_rank_probabilities(4, 2, 4, replace=False)  # the whole pool: the top 2 ranks
+    array([0.5, 0.5, 0. , 0. ])
     """
     n_neg, m, n, replace = _check_dns_mn(n_neg, m, n, replace)
     if not replace:
@@ -844,7 +980,8 @@ def dns_mn_rank_probabilities(n_neg, m, n, *, replace=True):
     return np.maximum(p, 0.0)
 
 
-def dns_mn_beta_mixture(n_neg, m, n, *, replace=True):
+def dns_mn_beta_mixture(n_neg: int, m: int, n: int, *,
+                        replace: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """DNS(M, N) as an exact mixture of OPAUC(beta) surrogates.
 
     Because the rank law ``p`` of :func:`dns_mn_rank_probabilities` is non-increasing,
@@ -866,6 +1003,14 @@ def dns_mn_beta_mixture(n_neg, m, n, *, replace=True):
     ``Beta(M + 1, N - M)`` (for M < N), with mean ``(M + 1)/(N + 1)`` and mode
     ``M / (N - 1)``; see ``theory.symbolic.dns_mn_continuous_limit``.  For M = N every draw is
     used: a point mass at beta = 1 (plain BPR).
+
+    Examples
+    --------
+    >>> betas, c = dns_mn_beta_mixture(3, 1, 2)  # law 5/9, 3/9, 1/9
+    >>> np.round(betas, 6), np.round(c, 6)  # c_k = k (p_k - p_(k+1)): 2/9, 4/9, 3/9
+    (array([0.333333, 0.666667, 1.      ]), array([0.222222, 0.444444, 0.333333]))
+    >>> round(float(c.sum()), 6)
+    1.0
     """
     p = dns_mn_rank_probabilities(n_neg, m, n, replace=replace)
     k = np.arange(1, p.size + 1)
@@ -873,7 +1018,8 @@ def dns_mn_beta_mixture(n_neg, m, n, *, replace=True):
     return k / p.size, np.maximum(c, 0.0)
 
 
-def dns_mn_objective(pos_scores, neg_scores, m, n, *, replace=True, reduction="mean"):
+def dns_mn_objective(pos_scores: ArrayLike, neg_scores: ArrayLike, m: int, n: int, *,
+                     replace: bool = True, reduction: str = "mean") -> float:
     """Expected BPR loss under DNS(M, N) for given scores, exactly (Algorithm 1).
 
     ``(1/n_pos) sum_i sum_r p_r l(r_ci - r_c(r))``, with ``r_c(r)`` the r-th highest negative
@@ -895,10 +1041,19 @@ def dns_mn_objective(pos_scores, neg_scores, m, n, *, replace=True, reduction="m
         Compare with ``opauc_surrogate(pos, neg, m / n)`` to *measure* how well DNS(M, N)
         estimates OPAUC(M/N); exactly it equals a mixture over beta (:func:`dns_mn_beta_mixture`).
         Ties in negative scores do not matter (tied negatives have equal losses).
+
+    Examples
+    --------
+    >>> pos, neg = [0.5], np.array([0.0, 1.0, 2.0])
+    >>> round(dns_mn_objective(pos, neg, 1, 2), 6)
+    1.322597
+    >>> p = dns_mn_rank_probabilities(3, 1, 2)  # ranks: 2.0, 1.0, 0.0
+    >>> round(float(p @ bpr_loss(0.5 - np.array([2.0, 1.0, 0.0]))), 6)
+    1.322597
     """
     pos = _finite_array(pos_scores, "pos_scores")
     neg = _finite_array(neg_scores, "neg_scores")
-    _check_reduction(reduction)
+    check_choice(reduction, "reduction", REDUCTIONS)
     p = dns_mn_rank_probabilities(neg.size, m, n, replace=replace)
     desc = -np.sort(-neg)
     per_positive = np.logaddexp(0.0, -(pos[:, None] - desc[None, :])) @ p
@@ -906,34 +1061,48 @@ def dns_mn_objective(pos_scores, neg_scores, m, n, *, replace=True, reduction="m
 
 
 def _check_quantile(q):
-    q_arr = np.asarray(q, dtype=float)
-    if np.any(np.isnan(q_arr)) or np.any(q_arr < 0) or np.any(q_arr > 1):
-        raise ValueError(f"q must be in [0, 1], got {q!r}")
-    return q_arr
+    """Score quantiles: a number or array (any shape), each in [0, 1]."""
+    q_arr = check_array(q, "q", ndim=np.ndim(q), non_empty=False).reshape(np.shape(q))
+    return _first_bad(q_arr, "q", (q_arr >= 0.0) & (q_arr <= 1.0),
+                      partial(check_fraction, allow_zero=True))
 
 
-def dns_mn_quantile_cdf(q, m, n):
+def dns_mn_quantile_cdf(q: ArrayLike, m: int, n: int) -> float | np.ndarray:
     """Continuous-score limit of DNS(M, N): cumulative weight on the top ``q`` score quantile.
 
     ``F(q) = E[min(Binomial(n, q), m)] / m``: the expected share of the DNS(M, N) weight on
     negatives whose score is in the top fraction ``q`` (n_neg -> inf; the curve of Fig. 7
     against the score quantile).  ``dns_mn_rank_probabilities(n_neg, m, n).cumsum()[r-1]``
     equals ``F(r / n_neg)`` exactly (with replacement).
+
+    Examples
+    --------
+    >>> dns_mn_quantile_cdf(0.5, 1, 2)  # P(min of 2 uniforms <= 1/2) = 3/4
+    0.75
+    >>> np.round(dns_mn_quantile_cdf([0.25, 0.5, 1.0], 1, 2), 6)
+    array([0.4375, 0.75  , 1.    ])
+    >>> np.round(np.cumsum(dns_mn_rank_probabilities(4, 1, 2))[[0, 1, 3]], 6)  # the discrete law at r / n_neg
+    array([0.4375, 0.75  , 1.    ])
     """
     q_arr = _check_quantile(q)
-    n = _check_int(n, "n", 1)
-    m = _check_int(m, "m", 1, n, "the pool size n")
+    m, n = _check_pool(m, n)
     k = np.arange(m).reshape((m,) + (1,) * q_arr.ndim)
     return _finish(stats.binom.sf(k, n, q_arr[None]).sum(axis=0) / m)
 
 
-def dns_mn_quantile_density(q, m, n):
+def dns_mn_quantile_density(q: ArrayLike, m: int, n: int) -> float | np.ndarray:
     """Density of :func:`dns_mn_quantile_cdf`: ``f(q) = (n/m) P(Binomial(n - 1, q) <= m - 1)``.
 
     Equivalently ``(1/m) sum_{k=1}^m Beta(k, n - k + 1)`` pdf (the top m order statistics of n
     uniforms).  Non-increasing in q, ``f(0) = n / m``, mean ``(m + 1) / (2 (n + 1))``.
+
+    Examples
+    --------
+    >>> dns_mn_quantile_density([0.0, 0.5, 1.0], 1, 2)  # 2 (1 - q): the min of 2 uniforms
+    array([2., 1., 0.])
+    >>> round(dns_mn_quantile_density(0.0, 3, 10), 6)  # f(0) = n / m
+    3.333333
     """
     q_arr = _check_quantile(q)
-    n = _check_int(n, "n", 1)
-    m = _check_int(m, "m", 1, n, "the pool size n")
+    m, n = _check_pool(m, n)
     return _finish(n / m * stats.binom.cdf(m - 1, n - 1, q_arr))

@@ -44,7 +44,6 @@ from theory.validation import (
     check_grid,
     check_int,
     check_ks,
-    is_real,
 )
 
 __all__ = [
@@ -949,11 +948,6 @@ def _check_rankings(y_true, y_score):
         raise ValueError(f"y_score must be finite (no NaN or inf); found {y_score[r, j]} at index {where}")
     return y_true, y_score, single, n_pos
 
-
-# Thin aliases kept for theory/estimators.py while it moves to theory.validation (issue 16);
-# to be removed once nothing imports them.
-_is_real = is_real
-_check_fraction = check_fraction
 
 
 def _undefined_rows(mask, on_undefined, what):

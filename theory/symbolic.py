@@ -23,33 +23,42 @@ Shi et al., "On the Theories Behind Hard Negative Sampling for Recommendation", 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import NamedTuple
 
 import sympy as sp
 
+from theory.validation import check_int
+
 __all__ = [
-    "Theorem3Derivation",
-    "theorem3_derivation",
-    "arrangement_count",
-    "Theorem2Expansion",
-    "theorem2_expansion",
     "CvarDerivation",
-    "cvar_dual_derivation",
-    "dns_mn_law_enumerated",
-    "DnsLawClosedForm",
-    "dns_mn_law_closed_form",
     "DnsContinuousLimit",
-    "dns_mn_continuous_limit",
+    "DnsLawClosedForm",
     "DnsMeanQuantile",
+    "Theorem2Expansion",
+    "Theorem3Derivation",
+    "arrangement_count",
+    "cvar_dual_derivation",
+    "dns_mn_continuous_limit",
+    "dns_mn_law_closed_form",
+    "dns_mn_law_enumerated",
     "dns_mn_mean_quantile",
+    "theorem2_expansion",
+    "theorem3_derivation",
 ]
+
+
+def _check_pool(m, n):
+    """DNS(M, N)'s pool: n >= 1 draws, of which the top m, 1 <= m <= n, are used."""
+    n = check_int(n, "n", low=1)
+    return check_int(m, "m", low=1, high=n, high_name="the pool size n"), n
 
 
 # --------------------------------------------------------------------------------------
 # 1. Theorem 3
 # --------------------------------------------------------------------------------------
-def arrangement_count(blocks):
+def arrangement_count(blocks: Sequence[tuple[str, sp.Expr | int]]) -> sp.Expr:
     """OPAUC count of a ranking given as blocks, best first.
 
     Parameters
@@ -63,6 +72,14 @@ def arrangement_count(blocks):
     sympy expression
         Number of (positive, top-k negative) pairs with the positive ranked above:
         ``sum over positive blocks of size * (top-k negatives in later blocks)``.
+
+    Examples
+    --------
+    >>> i, k = sp.symbols('i k')
+    >>> arrangement_count((('pos', i), ('top', k - i), ('pos', 2), ('top', i)))  # i (k - i + i) + 2 i
+    i*k + 2*i
+    >>> arrangement_count((('top', 1), ('pos', 2), ('top', 3), ('rest', 4)))  # 2 positives above 3
+    6
     """
     total = sp.Integer(0)
     for idx, (kind, size) in enumerate(blocks):
@@ -110,6 +127,14 @@ def theorem3_derivation() -> Theorem3Derivation:
     Returns
     -------
     Theorem3Derivation
+
+    Examples
+    --------
+    >>> d = theorem3_derivation()
+    >>> d.max_count, d.min_count
+    (K*i + N_pos*i - i**2, i**2)
+    >>> d.recall_high.subs({d.n_pos: 5, d.n_neg: 6, d.opauc: sp.Rational(12, 30)})  # ceil(sqrt(12)) / 5
+    4/5
     """
     n_pos, n_neg, k = sp.symbols("N_pos N_neg K", positive=True, integer=True)
     i = sp.Symbol("i", nonnegative=True, integer=True)
@@ -182,6 +207,16 @@ def theorem2_expansion() -> Theorem2Expansion:
     Returns
     -------
     Theorem2Expansion
+
+    Examples
+    --------
+    >>> e = theorem2_expansion()
+    >>> e.dual_second_order  # Eq. 24
+    lambda*rho + mu + sigma2/(2*lambda)
+    >>> e.lam_approx  # Eq. 25
+    sqrt(2)*sqrt(sigma2)/(2*sqrt(rho))
+    >>> e.lam_correction  # lam_exact - lam_approx as rho -> 0
+    kappa3/(3*sigma2)
     """
     lam, rho, t = sp.symbols("lambda rho t", positive=True)
     mu = sp.Symbol("mu", real=True)
@@ -257,9 +292,16 @@ def cvar_dual_derivation(n: int = 5) -> CvarDerivation:
     Returns
     -------
     CvarDerivation
+
+    Examples
+    --------
+    >>> d = cvar_dual_derivation(2)
+    >>> d.minimizer_intervals  # eta = l_1 for beta <= 1/2, l_2 above
+    (Interval.Lopen(0, 1/2), Interval.Lopen(1/2, 1))
+    >>> d.values[0], d.top_means  # the minimum at beta <= 1/2; the top-j means
+    (l1, (l1, l1/2 + l2/2))
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    n = check_int(n, "n", low=1)
     beta = sp.Symbol("beta", positive=True)
     eta = sp.Symbol("eta", real=True)
     ls = sp.symbols(f"l1:{n + 1}", real=True)
@@ -297,7 +339,8 @@ def cvar_dual_derivation(n: int = 5) -> CvarDerivation:
 # --------------------------------------------------------------------------------------
 # 4. DNS(M, N) rank law
 # --------------------------------------------------------------------------------------
-def dns_mn_law_enumerated(n_neg: int, m: int, n: int, replace: bool = True) -> tuple:
+def dns_mn_law_enumerated(n_neg: int, m: int, n: int,
+                          replace: bool = True) -> tuple[sp.Rational, ...]:
     """Exact rational DNS(M, N) rank law by enumerating every pool (small cases only).
 
     All ``n_neg**n`` ordered pools (with replacement) or all ``C(n_neg, n)`` subsets (without)
@@ -307,9 +350,19 @@ def dns_mn_law_enumerated(n_neg: int, m: int, n: int, replace: bool = True) -> t
     -------
     tuple of sympy.Rational, length n_neg
         ``p_r`` for r = 1..n_neg (rank 1 = highest score); sums to 1 exactly.
+
+    Examples
+    --------
+    >>> dns_mn_law_enumerated(3, 1, 2)  # the best of 2 draws among 3 ranks
+    (5/9, 1/3, 1/9)
+    >>> dns_mn_law_enumerated(3, 1, 2, replace=False)  # 3 pairs: rank 1 in 2, rank 2 in 1
+    (2/3, 1/3, 0)
     """
-    if not (1 <= m <= n) or n_neg < 1 or (not replace and n > n_neg):
-        raise ValueError("need 1 <= m <= n, n_neg >= 1, and n <= n_neg without replacement")
+    n_neg = check_int(n_neg, "n_neg", low=1)
+    m, n = _check_pool(m, n)
+    if not replace:
+        check_int(n, "n (the pool size, drawn without replacement)", high=n_neg,
+                  high_name="n_neg")
     weights = [Fraction(0)] * n_neg
     pools = (itertools.product(range(n_neg), repeat=n) if replace
              else itertools.combinations(range(n_neg), n))
@@ -334,9 +387,14 @@ def dns_mn_law_closed_form(m: int, n: int, replace: bool = True) -> DnsLawClosed
     ``F(r) = (1/m) sum_{k=1}^m P(X_(k) <= r) = (1/m) sum_{k=1}^m P(B_r >= k)`` where ``X_(k)``
     is the k-th smallest pool rank and ``B_r`` the number of pool draws of rank <= r:
     ``Binomial(n, r / n_neg)`` with replacement, ``Hypergeometric(n_neg, r, n)`` without.
+
+    Examples
+    --------
+    >>> cf = dns_mn_law_closed_form(1, 2)
+    >>> [cf.pmf.subs({cf.r: r, cf.n_neg: 3}) for r in (1, 2, 3)]  # = dns_mn_law_enumerated(3, 1, 2)
+    [5/9, 1/3, 1/9]
     """
-    if not (1 <= m <= n):
-        raise ValueError(f"need 1 <= m <= n, got m={m!r}, n={n!r}")
+    m, n = _check_pool(m, n)
     r = sp.Symbol("r", integer=True, nonnegative=True)
     big_n = sp.Symbol("n_neg", integer=True, positive=True)
     if replace:
@@ -379,9 +437,16 @@ def dns_mn_continuous_limit(m: int, n: int) -> DnsContinuousLimit:
     ``c(b) = -b f'(b) >= 0``: DNS(M, N) is the mixture over beta ~ c of the OPAUC(beta)
     surrogates (uniform weight on the top beta quantile), and c is the Beta(M + 1, N - M)
     density (for M < N); its mean is ``(M + 1) / (N + 1)``, its mode ``M / (N - 1)``.
+
+    Examples
+    --------
+    >>> lim = dns_mn_continuous_limit(1, 2)
+    >>> lim.density, lim.total, lim.mean  # the min of 2 uniforms: mean (M + 1) / (2 (N + 1))
+    (2 - 2*u, 1, 1/3)
+    >>> lim.beta_pdf  # Beta(2, 1): the mixing law of the OPAUC levels
+    2*beta
     """
-    if not (1 <= m <= n):
-        raise ValueError(f"need 1 <= m <= n, got m={m!r}, n={n!r}")
+    m, n = _check_pool(m, n)
     u = sp.Symbol("u", positive=True)
     b = sp.Symbol("beta", positive=True)
     density = sum(sp.binomial(n, 1) * sp.binomial(n - 1, k - 1) * u ** (k - 1) * (1 - u) ** (n - k)
@@ -431,6 +496,14 @@ def dns_mn_mean_quantile() -> DnsMeanQuantile:
 
     (a) and (d) are derived here in general symbols; (b) and (c) are checked against the
     enumerated law (:func:`dns_mn_law_enumerated`) in the tests.
+
+    Examples
+    --------
+    >>> mq = dns_mn_mean_quantile()
+    >>> mq.mean_quantile
+    (M + 1)/(2*(N + 1))
+    >>> mq.mean_quantile.subs({mq.m: 1, mq.n: 2}), mq.beta_mixture_mean
+    (1/3, (M + 1)/(N + 1))
     """
     m, n, k, big_n = sp.symbols("M N k n_neg", positive=True, integer=True)
     order_mean = sp.gammasimp(

@@ -25,6 +25,7 @@ __all__ = [
     "as_list",
     "check_array",
     "check_betas",
+    "check_bool",
     "check_choice",
     "check_fraction",
     "check_grid",
@@ -100,7 +101,7 @@ def check_int(value: Any, name: str, *, low: int | None = None, high: int | None
     if integral_floats and is_real(value):
         f = float(value)
         if math.isfinite(f) and abs(f - round(f)) <= INTEGER_RTOL * max(1.0, abs(f)):
-            value = int(round(f))
+            value = round(f)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an integer{_bounds_text(low, high, high_name)}; "
                          f"got {value!r}")
@@ -178,6 +179,23 @@ def check_fraction(value: Any, name: str, *, allow_zero: bool = False) -> float:
     0.0
     """
     return check_real(value, name, low=0.0, high=1.0, include_low=allow_zero)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """True or False (Python or numpy bool); 1, 0 and other values are refused.
+
+    Examples
+    --------
+    >>> check_bool(np.bool_(True), "replace")
+    True
+    >>> check_bool(1, "replace")
+    Traceback (most recent call last):
+    ...
+    ValueError: replace must be True or False; got 1
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
 
 
 def check_choice(value: Any, name: str, allowed: Iterable) -> Any:
