@@ -768,7 +768,7 @@ def _table(spec, r, low=None, high=None):
     return table[cols]
 
 
-def peak_betas(table, left_factor=4.0):
+def peak_betas(table: pd.DataFrame, left_factor: float = 4.0) -> pd.DataFrame:
     """Peak of each correlation curve: per (metric, k) (and partial, alpha if present).
 
     Returns a DataFrame with the group keys and
@@ -783,6 +783,17 @@ def peak_betas(table, left_factor=4.0):
     * ``ci_low`` / ``ci_high`` at the peak when the table has intervals.
 
     The rows of one metric, sorted by k, are the curve peak-beta(K).
+
+    Examples
+    --------
+    The peak of Recall@K moves to smaller beta as K shrinks (paper Fig. 6):
+
+    >>> table = topk_correlations(20, 80, 2000, ks=(5, 20), betas=(0.05, 0.25, 1.0),
+    ...                           metrics=("recall",), seed=0)
+    >>> peak_betas(table)[["metric", "k", "peak_beta"]]
+       metric   k  peak_beta
+    0  recall   5       0.05
+    1  recall  20       0.25
     """
     if not {"metric", "k", "beta", "r"} <= set(table.columns):
         raise ValueError("table must have columns metric, k, beta, r (a topk_correlations table)")
@@ -842,6 +853,15 @@ def ranking_sample(n_pos, n_neg, n_rankings, ks, betas=None, model="uniform",
 
     Meant for tests and teaching at small sizes (memory 8 bytes per value); arguments as in
     :func:`topk_correlations` (``n_rankings >= 1`` here).
+
+    Examples
+    --------
+    Four random rankings of 3 positives among 10 items: OPAUC(0.5) (normalised by beta) and
+    Recall@2 of each.
+
+    >>> sample = ranking_sample(3, 7, 4, ks=(2,), betas=(0.5,), metrics=("recall",), seed=0)
+    >>> sample.partial["opauc"].ravel().round(4), sample.topk["recall"].ravel().round(4)
+    (array([0.2857, 0.4286, 0.381 , 0.1429]), array([0.    , 0.3333, 0.3333, 0.    ]))
     """
     spec, n_rankings = _make_spec(n_pos, n_neg, n_rankings, ks, betas, metrics, partial, alphas,
                                   min_rankings=1)
@@ -871,6 +891,14 @@ def separation_sweep(mus, models=("binormal", "student_t", "mixture"), *, spread
     run, and its :func:`peak_betas` rows are returned with columns ``model``, ``mu``,
     ``spread`` added.  Every cell uses the same ``seed`` (common random numbers: curves over
     mu are smooth).
+
+    Examples
+    --------
+    >>> sweep = separation_sweep([1.0], models="binormal", n_pos=20, n_neg=80, n_rankings=500,
+    ...                          ks=(5,), betas=(0.05, 0.25, 1.0), metrics=("recall",))
+    >>> sweep[["model", "mu", "k", "peak_beta"]]
+          model   mu  k  peak_beta
+    0  binormal  1.0  5       0.05
     """
     mus = np.atleast_1d(check_array(mus, "mus", ndim=(0, 1), non_empty=False))
     if mus.size == 0:
