@@ -42,12 +42,12 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
-from training import kernels as K  # noqa: E402
-from training import sampling as S  # noqa: E402
-from training import trainer as T  # noqa: E402
+from training import kernels as K
+from training import sampling as S
+from training import trainer as T
 from training.datasets import data_folder
-from training.loaders import load_mat  # noqa: E402
-from training.split import split_per_user  # noqa: E402
+from training.loaders import load_mat
+from training.split import split_per_user
 
 DIM, BATCH, N, M, LR, WD = 32, 4096, 200, 5, 1e-3, 0.01
 
@@ -98,7 +98,6 @@ def same_batch_comparison(train, threads):
     import torch
 
     torch.set_num_threads(threads)
-    n_users, n_items = train.shape
     sampler = S.dns(M, N, reduction="sum", pool="all")
     trainer = T.Trainer(train, sampler, dim=DIM, seed=1)
     order, _, _ = trainer.epoch_plan(0)
@@ -149,14 +148,13 @@ def _score_pools(U, V, users, pos, pools, chunk, pos_out, out):
 
 
 @njit(parallel=True, cache=True)
-def _weights(pos_scores, scores, states, chunk, code, m, rho, tau, ddof, dns_sum, loss_out):
+def _weights(pos_scores, scores, states, chunk, sampler, loss_out):
     n_pairs, n = scores.shape
     for c in prange((n_pairs + chunk - 1) // chunk):
-        sel = np.empty(n, np.int64)
-        w, losses, dls, vals = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        scratch = S.new_scratch(n)
         for b in range(c * chunk, min(n_pairs, (c + 1) * chunk)):
-            loss_out[b], _ = S.pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_scores[b],
-                                                 scores[b], states[c], sel, w, losses, dls, vals)
+            loss_out[b], _ = S.pool_loss_weights(sampler, pos_scores[b], scores[b], states[c],
+                                                 scratch)
 
 
 def _median_ms(fn, repeats):
@@ -177,8 +175,6 @@ def profile_batch(trainer, repeats):
     st = states[:per]
     s, ws, n = trainer.sampler, trainer._ws, idx.size
     U, V = trainer.model.embeddings()
-    n_chunks = -(-n // K.PAIR_CHUNK)
-    counts, starts = ws.counts[:n_chunks], ws.starts[:n_chunks]
     gU, gV, tU, tV = trainer._grad[0], trainer._grad[1], trainer._touched[0], trainer._touched[1]
     exclude = s.pool == "negatives"
     pools = S.draw_pools(users, s, trainer.train, seed=0)
@@ -191,14 +187,12 @@ def profile_batch(trainer, repeats):
     def forward(drawn):
         if not drawn:
             ws.pools[:n] = pools
-        K.forward(U, V, users, pos, ws.pools[:n], drawn, st.copy(), trainer.indptr,
-                  trainer.indices, exclude, *s.kernel_args(), K.PAIR_CHUNK, 0.0,
-                  K.ITEM_BUCKET_SHIFT, ws.loss[:n], ws.n_used[:n], ws.negs[:n], ws.coefs[:n],
-                  ws.csum[:n], ws.gu[:n], counts, starts, ws.ent_item, ws.ent_user, ws.ent_coef)
+        batch = K.PairBatch(users, pos, ws.pools[:n], drawn, exclude, st.copy(), trainer.indptr,
+                            trainer.indices)
+        K.forward(U, V, batch, s.kernel, 0.0, ws.outputs(n), ws.entries(n))
 
     def accumulate():
-        K.accumulate_items(U, V, ws.ent_item, ws.ent_user, ws.ent_coef, counts, starts, 0.0, gV,
-                           tV)
+        K.accumulate_items(U, V, ws.entries(n), 0.0, gV, tV)
         K.accumulate_users(users, ws.gu[:n], gU, tU)
 
     def adam():
@@ -212,7 +206,7 @@ def profile_batch(trainer, repeats):
     out["score"] = _median_ms(lambda: _score_pools(U, V, users, pos, pools, K.PAIR_CHUNK,
                                                    pos_scores, scores), repeats)
     out["weights"] = _median_ms(lambda: _weights(pos_scores, scores, st.copy(), K.PAIR_CHUNK,
-                                                 *s.kernel_args(), loss), repeats)
+                                                 s.kernel, loss), repeats)
     forward_nodraw = _median_ms(lambda: forward(False), repeats)
     accumulate_ms = _median_ms(accumulate, repeats)
     out["gradient"] = max(forward_nodraw - out["score"] - out["weights"], 0.0) + accumulate_ms
@@ -370,7 +364,7 @@ def main(argv=None):
         out.setdefault("profile_ms", {})[k] = prof
     print("  Softmax-v's unavoidable parts are draw + score (pools), weights (N losses, variance, "
           "N exponentials), gradient (through all N items) and Adam: the row above.")
-    print(f"\nPeak resident memory: " + ", ".join(f"{side} {mb:.0f} MB"
+    print("\nPeak resident memory: " + ", ".join(f"{side} {mb:.0f} MB"
                                                  for side, mb in out["peak_rss_mb"].items()))
     if have_torch:
         tb = [float(np.median(r["batch_seconds"])) for r in runs["torch_authors"]]

@@ -5,8 +5,8 @@ import pytest
 
 from checks.training import guideline2_verdict
 from figures import data as figure_data
-from training import hardness as H
 from theory.estimators import dns_mn_rank_probabilities
+from training import hardness as H
 
 
 def _brute_recall_ndcg(scores, target, k):

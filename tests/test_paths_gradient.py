@@ -2,9 +2,10 @@
 
 * The item-gradient accumulation over several item buckets (``training.kernels``: the
   entries of a batch are grouped by buckets of ``2**ITEM_BUCKET_SHIFT`` = 1024 items and
-  summed bucket by bucket), reached through ``training.trainer.batch_loss_and_grad``.  Every other test uses at most 400 items (one bucket); Gowalla
-  has 40,988 (41 buckets).  Here 5,300 items: five full buckets and a partial last one,
-  on synthetic factors, against a *dense* numpy gradient of the same loss.
+  summed bucket by bucket), reached through ``training.trainer.batch_loss_and_grad``.
+  Every other test uses at most 400 items (one bucket); Gowalla has 40,988 (41 buckets).
+  Here 5,300 items: five full buckets and a partial last one, on synthetic factors,
+  against a *dense* numpy gradient of the same loss.
 * The authors' loss formula (``model.py`` of github.com/swt-user/WWW_2023_code,
   ``BaseModel.loss_function``) restated in numpy, so the comparison with hnslab runs in
   CI without torch; where torch is installed, the same formula in torch is compared too.

@@ -10,8 +10,8 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from training import sampling as S
 from theory import estimators as E
+from training import sampling as S
 
 
 # --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ they are used.
 """
 from __future__ import annotations
 
-import argparse
+import itertools
 import json
 import os
 import signal
@@ -20,16 +20,15 @@ import pytest
 import scipy.io
 import scipy.sparse as sp
 
+from theory import estimators as E
+from training import cli, models
 from training import sampling as S
-from training import cli
-from training import models
 from training import trainer as T
-from training.models import MF
 from training.evaluation import evaluate_full_ranking
 from training.loaders import save_lightgcn_txt
+from training.models import MF
 from training.planted import planted_dataset
 from training.split import split_per_user
-from theory import estimators as E
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -249,7 +248,7 @@ def test_check3_softmax_v_approaches_kl_dro_as_rho_shrinks():
         np.testing.assert_allclose(got, [E.softmax_v_objective(row, rho) for row in L], rtol=1e-12)
         exact = np.array([E.kl_dro(row, rho)[0] for row in L])
         gaps.append(np.max(np.abs(got - exact) / (exact - L.mean(axis=1))))
-    assert all(a > 2 * b for a, b in zip(gaps, gaps[1:])), gaps
+    assert all(a > 2 * b for a, b in itertools.pairwise(gaps)), gaps
     assert gaps[-1] < 0.02
 
 

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 
+from simulations.files import atomic_path
+from theory.validation import check_betas, check_int, check_ks, check_real
 from training import models as M
 from training import sampling as S
 from training import trainer as T
 from training.datasets import load_dataset
 
-__all__ = ["main", "save_npz", "DEFAULT_LAYERS"]
+__all__ = ["DEFAULT_LAYERS", "main", "save_npz"]
 
 #: Propagation layers of graph models when --layers is not given (LightGCN's L = 3).
 DEFAULT_LAYERS = 3
@@ -42,19 +43,13 @@ def _parser():
     parser.add_argument("--layers", type=int, default=None,
                         help=f"propagation layers of graph models (default {DEFAULT_LAYERS}; "
                              "not an option of mf)")
-    parser.add_argument("--sampler", required=True, choices=("uniform", "dns", "softmax_v",
-                                                             "score_softmax"))
-    parser.add_argument("--m", type=int, default=None, help="M of DNS(M,N) (default 1)")
-    parser.add_argument("--n", type=int, default=None,
-                        help="pool size N (default 200; 1 for uniform)")
-    parser.add_argument("--rho", type=float, default=1.0, help="rho of Softmax-v (default 1)")
-    parser.add_argument("--tau", type=float, default=1.0, help="tau of score_softmax (default 1)")
-    parser.add_argument("--variant", choices=S.VARIANTS, default="weighted",
-                        help="DNS: weight all top M (default) or pick one of them")
-    parser.add_argument("--reduction", choices=S.REDUCTIONS, default="mean",
-                        help="DNS top-M weights 1/M (mean, the paper) or 1 (sum, the authors' code)")
-    parser.add_argument("--ddof", type=int, choices=(0, 1), default=0,
-                        help="Softmax-v variance: 0 population (Eq. 18), 1 unbiased (authors)")
+    parser.add_argument("--sampler", required=True, choices=tuple(S.SAMPLERS))
+    default_n = ", ".join(f"{s.default_n} for {s.name}" for s in S.SAMPLERS.values())
+    parser.add_argument("--n", type=int, default=None, help=f"pool size N (default {default_n})")
+    # One option per parameter of the registered samplers; None = not given (its default).
+    for param in _sampler_params().values():
+        parser.add_argument(f"--{param.name}", type=type(param.default), default=None,
+                            choices=param.choices, help=param.help)
     parser.add_argument("--pool", choices=S.POOLS, default="negatives",
                         help="pool over the user's negatives (default) or all items (authors)")
     parser.add_argument("--epochs", type=int, default=20)
@@ -83,6 +78,43 @@ def _parser():
     return parser
 
 
+def _sampler_params() -> dict:
+    """Every parameter of the registered samplers, by name (first registration wins; a shared
+    name has one default, see ``training.sampling.register_sampler``)."""
+    params = {}
+    for spec in S.SAMPLERS.values():
+        for param in spec.params:
+            params.setdefault(param.name, param)
+    return params
+
+
+def _sampler(parser, args) -> S.Sampler:
+    """The sampler of ``--sampler`` with its own options; parser.error naming the option for
+    a bad value or for an option of another sampler."""
+    spec = S.SAMPLERS[args.sampler]
+    own = {p.name for p in spec.params}
+    n = spec.default_n if args.n is None else args.n
+    try:
+        S.Sampler(args.sampler, n)
+    except ValueError as exc:
+        parser.error(f"argument --n: {exc}")
+    params = {}
+    for name in _sampler_params():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name not in own:
+            takes = ", ".join(f"--{p}" for p in ("n", "pool", *own))
+            parser.error(f"argument --{name}: not an option of --sampler {args.sampler} "
+                         f"(it takes {takes})")
+        params[name] = value
+        try:
+            S.Sampler(args.sampler, n, **params)
+        except ValueError as exc:
+            parser.error(f"argument --{name}: {exc}")
+    return S.Sampler(args.sampler, n, pool=args.pool, **params)
+
+
 def _validate(parser, args):
     if args.model == "mf":
         if args.layers is not None:
@@ -90,46 +122,41 @@ def _validate(parser, args):
                          "lightgcn, or leave --layers out)")
     elif args.layers is None:
         args.layers = DEFAULT_LAYERS
-    if args.layers is not None and args.layers < 0:
-        parser.error(f"argument --layers: must be >= 0, got {args.layers}")
-    if args.n is None:
-        args.n = 1 if args.sampler == "uniform" else 200
-    if args.m is None:
-        args.m = 1
-    if args.n < 1:
-        parser.error(f"argument --n: must be >= 1, got {args.n}")
-    if args.sampler == "dns" and not 1 <= args.m <= args.n:
-        parser.error(f"argument --m: must be in [1, --n = {args.n}], got {args.m}")
-    if not (args.rho > 0) or not math.isfinite(args.rho):
-        parser.error(f"argument --rho: must be > 0, got {args.rho}")
-    if not (args.tau > 0) or not math.isfinite(args.tau):
-        parser.error(f"argument --tau: must be > 0, got {args.tau}")
-    if args.sampler == "softmax_v" and args.n <= args.ddof:
-        parser.error(f"argument --n: Softmax-v with --ddof {args.ddof} needs --n > {args.ddof}")
-    for name in ("epochs", "eval_every"):
-        if getattr(args, name) < 0:
-            parser.error(f"argument --{name.replace('_', '-')}: must be >= 0")
-    for name in ("dim", "batch_size", "planted_users", "planted_items"):
-        if getattr(args, name) < 1:
-            parser.error(f"argument --{name.replace('_', '-')}: must be >= 1")
-    if not (args.lr > 0) or not math.isfinite(args.lr):
-        parser.error(f"argument --lr: must be > 0, got {args.lr}")
-    if not (args.weight_decay >= 0) or not math.isfinite(args.weight_decay):
-        parser.error(f"argument --weight-decay: must be >= 0, got {args.weight_decay}")
-    if args.seed < 0:
-        parser.error(f"argument --seed: must be >= 0, got {args.seed}")
-    if any(k < 1 for k in args.ks):
-        parser.error("argument --ks: cut-offs must be >= 1")
-    if any(not 0 < b <= 1 for b in args.betas):
-        parser.error("argument --betas: levels must be in (0, 1]")
-    if args.threads is not None and args.threads < 1:
-        parser.error("argument --threads: must be >= 1")
+    checks = {"layers": partial(check_int, low=0), "epochs": partial(check_int, low=0),
+              "eval_every": partial(check_int, low=0), "dim": partial(check_int, low=1),
+              "batch_size": partial(check_int, low=1), "planted_users": partial(check_int, low=1),
+              "planted_items": partial(check_int, low=1), "threads": partial(check_int, low=1),
+              "seed": partial(check_int, low=0),
+              "lr": partial(check_real, low=0.0, include_low=False),
+              "weight_decay": partial(check_real, low=0.0),
+              "ks": partial(check_ks, min_size=1), "betas": partial(check_betas, min_size=0)}
+    for name, check in checks.items():
+        option = name.replace("_", "-")
+        if getattr(args, name) is not None:
+            try:
+                check(getattr(args, name), option)
+            except ValueError as exc:
+                parser.error(f"argument --{option}: {exc}")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run ``python -m training`` with ``argv`` (default: the command line); returns the exit
+    status (0, or 1 when training diverged; bad arguments exit 2 through argparse).
+
+    Examples
+    --------
+    >>> main(["--data", "planted", "--planted-users", "40", "--planted-items", "30",
+    ...       "--sampler", "dns", "--m", "2", "--n", "8", "--epochs", "1", "--dim", "4",
+    ...       "--batch-size", "64", "--no-progress", "--ks", "5"])  # doctest: +ELLIPSIS
+      recall@5: ...
+        ndcg@5: ...
+    seconds/epoch: ...
+    0
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     _validate(parser, args)
+    sampler = _sampler(parser, args)
     try:
         train, test = load_dataset(args.data, args.seed, planted_users=args.planted_users,
                                    planted_items=args.planted_items)
@@ -139,9 +166,6 @@ def main(argv=None) -> int:
         import numba
 
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    sampler = S.Sampler(args.sampler, n=args.n, m=args.m if args.sampler == "dns" else 1,
-                        rho=args.rho, tau=args.tau, pool=args.pool, reduction=args.reduction,
-                        variant=args.variant, ddof=args.ddof)
     try:
         model_options = {} if args.layers is None else {"layers": args.layers}
         result = T.train_model(train, test, sampler, model=args.model, epochs=args.epochs,
@@ -170,17 +194,10 @@ def main(argv=None) -> int:
     return 0
 
 
-def save_npz(path, arrays: dict) -> None:
+def save_npz(path: str | os.PathLike, arrays: dict) -> None:
     """Write ``arrays`` to the .npz file ``path`` (a temporary file renamed into place)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _json_default(x):

@@ -27,16 +27,29 @@ from training.evaluation import evaluate_full_ranking
 from training.planted import planted_dataset
 from training.split import split_per_user
 
-__all__ = ["GRIDS", "HARDER_WHEN_LARGER", "hardness_index", "planted_split", "train_grid",
-           "planted_models", "hardness_sweep", "best_per_k"]
+__all__ = [
+    "GRIDS",
+    "GRID_PARAMS",
+    "HARDER_WHEN_LARGER",
+    "best_per_k",
+    "hardness_index",
+    "hardness_sweep",
+    "planted_models",
+    "planted_split",
+    "train_grid",
+]
 
 GRIDS = {
     "M": tuple((m, S.dns(m, 50)) for m in (1, 2, 5, 10, 25)),
     "N": tuple((n, S.dns(5, n)) for n in (10, 20, 50, 100, 200)),
     "rho": tuple((rho, S.softmax_v(rho, 50)) for rho in (0.01, 0.1, 1.0, 10.0, 100.0)),
 }
-#: Direction of hardness of each grid's parameter (paper Section 5, Fig. 7).
-HARDER_WHEN_LARGER = {"M": False, "N": True, "rho": True}
+#: The (sampler, parameter) that each grid varies.
+GRID_PARAMS = {"M": ("dns", "m"), "N": ("dns", "n"), "rho": ("softmax_v", "rho")}
+#: Direction of hardness of each grid's parameter (paper Section 5, Fig. 7), from the
+#: sampler registry (``training.sampling.SAMPLERS[kind].hardness``).
+HARDER_WHEN_LARGER = {grid: S.hardness_direction(kind, param) > 0
+                      for grid, (kind, param) in GRID_PARAMS.items()}
 
 
 def hardness_index(grid: str, value: float) -> int:

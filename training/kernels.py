@@ -35,16 +35,32 @@ authors' torch model); scores, losses, gradients and Adam arithmetic are float64
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from training import sampling as S
 
-__all__ = ["PAIR_CHUNK", "PARALLEL_MIN_WORK", "ITEM_BUCKET_SHIFT", "Workspace", "n_used_max",
-           "batch_gradients", "forward", "accumulate_items", "accumulate_users", "adam"]
+__all__ = [
+    "ITEM_BUCKET_SHIFT",
+    "PAIR_CHUNK",
+    "PARALLEL_MIN_WORK",
+    "ItemEntries",
+    "PairBatch",
+    "PairOutputs",
+    "Workspace",
+    "accumulate_items",
+    "accumulate_users",
+    "adam",
+    "batch_gradients",
+    "forward",
+    "n_used_max",
+]
 
 PAIR_CHUNK = S.PAIR_CHUNK
+PARALLEL_MIN_WORK = 2_000_000  # batch x pool x dim below which a batch runs on one thread
+ITEM_BUCKET_SHIFT = 10  # item-gradient buckets of 1024 items (1024 x 32 float64 = 256 KB)
 
 # Reassociation lets LLVM vectorize the float64 dot products (products of float32 values are
 # exact in float64; only the order of the 32 additions changes, identically on every thread).
@@ -59,107 +75,165 @@ def _dot(urow, V, j):
     return s
 
 
-@njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def forward(U, V, users, pos, pools, draw, states, indptr, indices, exclude,
-             code, m, rho, tau, ddof, dns_sum, chunk, l2, shift,
-            loss_out, n_used_out, neg_out, coef_out, csum_out, gu_out, counts, starts,
-            ent_item, ent_user, ent_coef):
-    """Phase 1, prange over fixed chunks of pairs; every write goes to the pair's own row
-    (or the chunk's own row of ``counts``).
+class PairBatch(NamedTuple):
+    """The pairs of a batch and where their pools come from (:func:`forward`'s inputs).
 
-    Per pair b: draw the pool (``draw``), score it, weights, loss and loss derivatives
-    (``sampling.pool_loss_weights``: one exponential per pool entry serves its loss and its
-    derivative), the used negatives ``neg_out[b, :n_used]`` and their coefficients
-    ``c = w * l'(r_ui - r_uj)``, their sum ``csum_out[b]``, the user's gradient
-    ``gu_out[b] = sum_t c_t (V_i - V_jt) + l2 U_u`` (the pool's rows are still in cache).
-    At the end of the chunk, its item-gradient entries -- (pos[b], users[b], sum_t c_t)
-    then (negs[b, t], users[b], -c_t) for each pair b in order -- are grouped by item bucket
-    (``item >> shift``) by a local counting sort into the chunk's own slice of the ``ent_*``
-    arrays (slice ``c * chunk * (n_used_max + 1)`` onwards): bucket ``bk`` of chunk ``c`` holds
-    ``counts[c, bk]`` entries from ``starts[c, bk]``, in batch order.
+    ``pools`` (B, N) int64 is filled by the kernel when ``draw`` (from the chunk's xoshiro
+    state ``states[c]``, rejecting the user's ``indices[indptr[u]:indptr[u + 1]]`` when
+    ``exclude``), else read.
     """
+
+    users: np.ndarray    # (B,) int64
+    pos: np.ndarray      # (B,) int64
+    pools: np.ndarray    # (B, N) int64
+    draw: bool
+    exclude: bool
+    states: np.ndarray   # (n_chunks, 4) uint64
+    indptr: np.ndarray   # int64, the training matrix (CSR)
+    indices: np.ndarray  # int64
+
+
+class PairOutputs(NamedTuple):
+    """Per-pair outputs of :func:`forward` (row b belongs to pair b)."""
+
+    loss: np.ndarray     # (B,) float64
+    n_used: np.ndarray   # (B,) int64
+    negs: np.ndarray     # (B, n_used_max) int64, the used negatives
+    coefs: np.ndarray    # (B, n_used_max) float64, c = w l'(r_ui - r_uj)
+    csum: np.ndarray     # (B,) float64, sum of coefs
+    gu: np.ndarray       # (B, dim) float64, the user-gradient row
+
+
+class ItemEntries(NamedTuple):
+    """Item-gradient entries grouped by chunk and item bucket (:func:`forward` writes them,
+    :func:`accumulate_items` reads them): bucket ``bk`` (items ``bk << shift`` onwards) of
+    chunk ``c`` holds ``counts[c, bk]`` entries from ``starts[c, bk]``, in batch order."""
+
+    counts: np.ndarray   # (n_chunks, n_buckets) int64
+    starts: np.ndarray   # (n_chunks, n_buckets) int64
+    item: np.ndarray     # int32
+    user: np.ndarray     # int32
+    coef: np.ndarray     # float64
+    shift: int           # bucket of item j: j >> shift (ITEM_BUCKET_SHIFT when built)
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _score_pair(U, V, u, i, row, urow, grow, scores, l2):
+    """Copy the user's row, start its gradient at ``l2 * U_u``, score the positive and the
+    pool into ``scores``; returns the positive's score."""
+    for d in range(urow.shape[0]):
+        urow[d] = U[u, d]
+        grow[d] = l2 * urow[d]
+    for k in range(row.shape[0]):
+        scores[k] = _dot(urow, V, row[k])
+    return _dot(urow, V, i)
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _pair_gradient(V, b, i, row, scratch, n_used, grow, out, counts_c, shift):
+    """Coefficients ``c_t = w_t l'_t`` of the used negatives, their items' bucket counts
+    and the user's gradient row ``grow - sum_t c_t V_jt + (sum_t c_t) V_i``."""
+    csum = 0.0
+    for t in range(n_used):
+        j = row[scratch.sel[t]]
+        g = scratch.weights[t] * scratch.dls[t]
+        out.negs[b, t] = j
+        out.coefs[b, t] = g
+        counts_c[j >> shift] += 1
+        csum += g
+        for d in range(grow.shape[0]):
+            grow[d] -= g * np.float64(V[j, d])
+    out.csum[b] = csum
+    for d in range(grow.shape[0]):
+        out.gu[b, d] = grow[d] + csum * np.float64(V[i, d])
+
+
+@njit(cache=True, fastmath=_FASTMATH)
+def _sort_chunk_entries(c, batch, out, ent):
+    """Local counting sort of chunk ``c``'s item-gradient entries by bucket: (pos[b],
+    users[b], csum[b]) then (negs[b, t], users[b], -coefs[b, t]) for each pair b in order,
+    into the chunk's own slice (from ``c * PAIR_CHUNK * (n_used_max + 1)``)."""
+    n_pairs = batch.users.shape[0]
+    e = c * PAIR_CHUNK * (out.negs.shape[1] + 1)
+    for t in range(ent.counts.shape[1]):
+        ent.starts[c, t] = e
+        e += ent.counts[c, t]
+    cursor = ent.starts[c].copy()
+    for b in range(c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK)):
+        u = np.int32(batch.users[b])
+        i = batch.pos[b]
+        e = cursor[i >> ent.shift]
+        cursor[i >> ent.shift] = e + 1
+        ent.item[e] = i
+        ent.user[e] = u
+        ent.coef[e] = out.csum[b]
+        for t in range(out.n_used[b]):
+            j = out.negs[b, t]
+            e = cursor[j >> ent.shift]
+            cursor[j >> ent.shift] = e + 1
+            ent.item[e] = j
+            ent.user[e] = u
+            ent.coef[e] = -out.coefs[b, t]
+
+
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
+def forward(U, V, batch, sampler, l2, out, ent):
+    """Phase 1, prange over fixed chunks of :data:`PAIR_CHUNK` pairs; every write goes to the
+    pair's own row of ``out`` (:class:`PairOutputs`) or the chunk's own row of ``ent.counts``.
+
+    Per pair b of ``batch`` (:class:`PairBatch`): draw the pool (if ``batch.draw``), score
+    it, weights, loss and loss derivatives (``sampling.pool_loss_weights`` with ``sampler``,
+    a :class:`training.sampling.KernelSampler`: one exponential per pool entry serves its
+    loss and its derivative), the used negatives ``out.negs[b, :n_used]`` and their
+    coefficients ``c = w * l'(r_ui - r_uj)``, their sum ``out.csum[b]``, the user's gradient
+    ``out.gu[b] = sum_t c_t (V_i - V_jt) + l2 U_u`` (the pool's rows are still in cache).
+    At the end of the chunk, its item-gradient entries are grouped by item bucket
+    (``item >> ent.shift``) into ``ent`` (:class:`ItemEntries`).
+    """
+    # Fields are unpacked before the prange: numba's parfor lowering loses writes made to
+    # ``tuple.field[i]`` in a prange body (seen with numba 0.62: the stores never reach the
+    # arrays).  The helpers that take the tuples are called, not inlined, for that reason.
+    users, pos, pools, draw, exclude, states, indptr, indices = batch
+    loss_out, n_used_out, counts, shift = out.loss, out.n_used, ent.counts, ent.shift
     n_pairs = users.shape[0]
     n = pools.shape[1]
     dim = U.shape[1]
     n_items = V.shape[0]
-    n_chunks = (n_pairs + chunk - 1) // chunk
+    n_chunks = (n_pairs + PAIR_CHUNK - 1) // PAIR_CHUNK
     for c in prange(n_chunks):
         state = states[c]
         scores = np.empty(n)
-        sel = np.empty(n, np.int64)
-        weights = np.empty(n)
-        losses = np.empty(n)
-        dls = np.empty(n)
-        vals = np.empty(n)
+        scratch = S.new_scratch(n)
         urow = np.empty(dim)
         grow = np.empty(dim)
         mask = np.zeros((n_items + 7) // 8 if draw and exclude else 1, np.uint8)
         for t in range(counts.shape[1]):
             counts[c, t] = 0
-        for b in range(c * chunk, min(n_pairs, (c + 1) * chunk)):
+        for b in range(c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK)):
             u = users[b]
             i = pos[b]
             row = pools[b]
             if draw:
                 S.draw_pool_row(state, n_items, indices, indptr[u], indptr[u + 1], exclude, mask,
                                 row)
-            for d in range(dim):
-                urow[d] = U[u, d]
-                grow[d] = l2 * urow[d]
-            pos_score = _dot(urow, V, i)
-            for k in range(n):
-                scores[k] = _dot(urow, V, row[k])
-            loss, n_used = S.pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_score,
-                                               scores, state, sel, weights, losses, dls,
-                                               vals)
+            pos_score = _score_pair(U, V, u, i, row, urow, grow, scores, l2)
+            loss, n_used = S.pool_loss_weights(sampler, pos_score, scores, state, scratch)
             loss_out[b] = loss
             n_used_out[b] = n_used
             counts[c, i >> shift] += 1
-            csum = 0.0
-            for t in range(n_used):
-                k = sel[t]
-                j = row[k]
-                g = weights[t] * dls[t]
-                neg_out[b, t] = j
-                coef_out[b, t] = g
-                counts[c, j >> shift] += 1
-                csum += g
-                for d in range(dim):
-                    grow[d] -= g * np.float64(V[j, d])
-            csum_out[b] = csum
-            for d in range(dim):
-                gu_out[b, d] = grow[d] + csum * np.float64(V[i, d])
-        # Local counting sort of the chunk's entries by bucket.
-        e = c * chunk * (neg_out.shape[1] + 1)
-        for t in range(counts.shape[1]):
-            starts[c, t] = e
-            e += counts[c, t]
-        cursor = starts[c].copy()
-        for b in range(c * chunk, min(n_pairs, (c + 1) * chunk)):
-            u = np.int32(users[b])
-            i = pos[b]
-            e = cursor[i >> shift]
-            cursor[i >> shift] = e + 1
-            ent_item[e] = i
-            ent_user[e] = u
-            ent_coef[e] = csum_out[b]
-            for t in range(n_used_out[b]):
-                j = neg_out[b, t]
-                e = cursor[j >> shift]
-                cursor[j >> shift] = e + 1
-                ent_item[e] = j
-                ent_user[e] = u
-                ent_coef[e] = -coef_out[b, t]
+            _pair_gradient(V, b, i, row, scratch, n_used, grow, out, counts[c], shift)
+        _sort_chunk_entries(c, batch, out, ent)
 
 
 @njit(parallel=True, cache=True)
-def accumulate_items(U, V, ent_item, ent_user, ent_coef, counts, starts, l2, gV, touched):
+def accumulate_items(U, V, ent, l2, gV, touched):
     """Phase 2: prange over item buckets (each owns its rows of ``gV``): for every chunk in
     order, the chunk's entries of the bucket: gV[j] += coef * U_u (+ l2 * V_j per
     occurrence; ``U_u`` read as float32 and widened exactly, half the bytes of a float64
     copy).  Each gradient row is summed by one thread in batch order; a bucket's rows
     (1024 items x dim float64) stay in cache while the scattered updates land."""
     dim = V.shape[1]
+    counts, starts, ent_item, ent_user, ent_coef, _ = ent  # unpacked before the prange (forward)
     for bk in prange(counts.shape[1]):
         for c in range(counts.shape[0]):
             for e in range(starts[c, bk], starts[c, bk] + counts[c, bk]):
@@ -231,8 +305,6 @@ def adam(PU, GU, tU, M1U, M2U, PV, GV, tV, M1V, M2V, step_size, beta1, beta2, ep
 
 
 
-PARALLEL_MIN_WORK = 2_000_000  # batch x pool x dim below which a batch runs on one thread
-ITEM_BUCKET_SHIFT = 10  # item-gradient buckets of 1024 items (1024 x 32 float64 = 256 KB)
 
 
 class Workspace:
@@ -246,7 +318,8 @@ class Workspace:
         self.coefs = np.empty((max_pairs, n_used_max))
         self.csum = np.empty(max_pairs)
         self.gu = np.empty((max_pairs, dim))
-        self.n_buckets = max(1, (n_items + (1 << ITEM_BUCKET_SHIFT) - 1) >> ITEM_BUCKET_SHIFT)
+        self.shift = ITEM_BUCKET_SHIFT
+        self.n_buckets = max(1, (n_items + (1 << self.shift) - 1) >> self.shift)
         n_chunks = -(-max_pairs // PAIR_CHUNK)
         self.counts = np.zeros((n_chunks, self.n_buckets), np.int64)
         self.starts = np.zeros((n_chunks, self.n_buckets), np.int64)
@@ -256,27 +329,31 @@ class Workspace:
         self.ent_user = np.empty(n_entries, np.int32)
         self.ent_coef = np.empty(n_entries)
 
+    def outputs(self, n: int) -> PairOutputs:
+        """The per-pair output rows of a batch of ``n`` pairs."""
+        return PairOutputs(self.loss[:n], self.n_used[:n], self.negs[:n], self.coefs[:n],
+                           self.csum[:n], self.gu[:n])
 
-def n_used_max(sampler, pool_size):
-    if sampler.code == S.CODE_DNS:
-        return sampler.m
-    if sampler.code == S.CODE_DNS_PICK:
-        return 1
-    return pool_size
-
-
-def batch_gradients(ws, U, V, users, pos, draw, states, indptr, indices, sampler, l2,
-                     gU, gV, touchedU, touchedV):
-    """Run phases 1-2 on a batch: losses in ``ws.loss[:B]``, gradients added to gU, gV."""
-    n = users.size
-    n_chunks = -(-n // PAIR_CHUNK)
-    counts, starts = ws.counts[:n_chunks], ws.starts[:n_chunks]
-    forward(U, V, users, pos, ws.pools[:n], draw, states, indptr, indices,
-             sampler.pool == "negatives", *sampler.kernel_args(), PAIR_CHUNK, l2,
-             ITEM_BUCKET_SHIFT, ws.loss[:n], ws.n_used[:n], ws.negs[:n], ws.coefs[:n],
-            ws.csum[:n], ws.gu[:n], counts, starts, ws.ent_item, ws.ent_user, ws.ent_coef)
-    accumulate_items(U, V, ws.ent_item, ws.ent_user, ws.ent_coef, counts, starts, l2, gV,
-                     touchedV)
-    accumulate_users(users, ws.gu[:n], gU, touchedU)
+    def entries(self, n: int) -> ItemEntries:
+        """The item-gradient entries of a batch of ``n`` pairs (its chunks' rows)."""
+        n_chunks = -(-n // PAIR_CHUNK)
+        return ItemEntries(self.counts[:n_chunks], self.starts[:n_chunks], self.ent_item,
+                           self.ent_user, self.ent_coef, self.shift)
 
 
+def n_used_max(sampler, pool_size: int) -> int:
+    """Most used pool positions per pair (``sampler.n_used``): the width of ``negs``."""
+    return sampler.n_used(pool_size)
+
+
+def batch_gradients(ws: Workspace, U, V, batch: PairBatch, sampler, l2: float, gU, gV,
+                    touchedU, touchedV) -> None:
+    """Run phases 1-2 on a batch: losses in ``ws.loss[:B]``, gradients added to gU, gV.
+
+    ``batch.pools`` must be ``ws.pools[:B]`` (filled by the kernel when ``batch.draw``).
+    """
+    n = batch.users.size
+    out, ent = ws.outputs(n), ws.entries(n)
+    forward(U, V, batch, sampler.kernel, l2, out, ent)
+    accumulate_items(U, V, ent, l2, gV, touchedV)
+    accumulate_users(batch.users, out.gu, gU, touchedU)

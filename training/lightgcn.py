@@ -63,8 +63,9 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from simulations.rng import as_seed_sequence, branch_seed_sequence
-from theory.estimators import _check_int
+from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence
+from theory.validation import check_int
+from training.loaders import to_interactions
 
 __all__ = ["ROW_CHUNKS", "LightGCN", "normalized_bipartite"]
 
@@ -201,27 +202,12 @@ def _layer(u_indptr, u_indices, u_data, i_indptr, i_indices, i_data, bounds, Xu,
 # Graph
 # --------------------------------------------------------------------------------------
 def _check_train(train) -> sp.csr_matrix:
-    """The binary CSR pattern of ``train`` (any stored nonzero is one interaction)."""
-    if sp.issparse(train):
-        if len(train.shape) != 2:
-            raise ValueError(f"train must be a 2-D (n_users, n_items) matrix, got shape "
-                             f"{train.shape}")
-        m = sp.csr_matrix(train, copy=True)
-    else:
-        arr = np.asarray(train)
-        if arr.ndim != 2:
-            raise ValueError(f"train must be a 2-D (n_users, n_items) matrix, got "
-                             f"{arr.ndim} dimension(s)")
-        m = sp.csr_matrix(arr)
+    """The binary pattern of ``train`` as float64 CSR (:func:`training.loaders.to_interactions`:
+    any stored nonzero is one interaction), with at least one user and one item."""
+    m = to_interactions(train, name="train")
     if m.shape[0] < 1 or m.shape[1] < 1:
         raise ValueError(f"train must have at least one user and one item, got shape {m.shape}")
-    if m.dtype.kind not in "biuf" or not np.all(np.isfinite(m.data)):
-        raise ValueError("train must hold finite real values (nonzero = interaction)")
-    m.sum_duplicates()
-    m.eliminate_zeros()
-    m.sort_indices()
-    m.data = np.ones(m.nnz)
-    return m
+    return m.astype(np.float64)
 
 
 def normalized_bipartite(train) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -304,13 +290,12 @@ class LightGCN:
     embeddings_are_parameters = False
 
     def __init__(self, train, dim: int = 32, layers: int = 3, seed=0):
-        self.dim = _check_int(dim, "dim", 1)
-        self.layers = _check_int(layers, "layers", 0)
+        self.dim = check_int(dim, "dim", low=1, integral_floats=True)
+        self.layers = check_int(layers, "layers", low=0, integral_floats=True)
         self.r_hat, self.r_hat_t = normalized_bipartite(train)
         self.n_users, self.n_items = self.r_hat.shape
         self._bounds = _chunk_bounds(self.r_hat.indptr, self.r_hat_t.indptr, ROW_CHUNKS)
-        rng = np.random.Generator(np.random.PCG64(
-            branch_seed_sequence(as_seed_sequence(seed), _BRANCH_INIT)))
+        rng = as_generator(branch_seed_sequence(as_seed_sequence(seed), _BRANCH_INIT))
         std_u = math.sqrt(2.0 / (self.n_users + self.dim))
         std_i = math.sqrt(2.0 / (self.n_items + self.dim))
         ego_u = (rng.standard_normal((self.n_users, self.dim)) * std_u).astype(np.float32)
@@ -334,7 +319,10 @@ class LightGCN:
         ``dtype``), two ping-pong layer buffers and the layer sum (only needed from L = 2
         on; empty otherwise)."""
         rows = (self.n_users, self.n_items) if self.layers >= 2 else (0, 0)
-        table = lambda: tuple(np.zeros((n, self.dim), dtype) for n in rows)
+
+        def table():
+            return tuple(np.zeros((n, self.dim), dtype) for n in rows)
+
         return {"csr": tuple((ptr, ind, m.data.astype(dtype)) for (ptr, ind), m
                              in zip(self._index, (self.r_hat, self.r_hat_t))),
                 "pingpong": [table(), table()], "sum": table(), "inv": np.dtype(dtype).type}

@@ -33,7 +33,8 @@ import csv
 import math
 import os
 import re
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.io
@@ -438,7 +439,7 @@ def _read_csv_rows(path: str, delimiter: str) -> tuple[list[int], list[list[str]
     linenos: list[int] = []
     rows: list[list[str]] = []
     n_fields = None
-    with open(path, "r", encoding="utf-8-sig", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             for row in reader:

@@ -37,7 +37,7 @@ the evaluation and the checks need from a model is this, and nothing else:
     parameter gradients after ``backward`` (``training.trainer.add_batch_l2``; LightGCN: the
     ego embeddings, as LightGCN's own code).  Parameter 0 is the user table and parameter 1
     the item table (rows = ids) for both models.
-``samplers`` (optional tuple of ``training.sampling.KINDS``, default all)
+``samplers`` (optional tuple of names of ``training.sampling.SAMPLERS``, default all)
     The sampler kinds the model supports; the trainer refuses others (ValueError naming
     ``sampler``).  MF and LightGCN support every kind: samplers only see scores.
 
@@ -51,10 +51,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulations.rng import as_seed_sequence, branch_seed_sequence
-from theory.estimators import _check_int
+from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence
+from theory.validation import check_choice, check_int, check_real
 
-__all__ = ["MF", "MODELS", "BRANCH_INIT", "init_model", "make_model", "check_finite_scores"]
+__all__ = ["BRANCH_INIT", "MF", "MODELS", "check_finite_scores", "init_model", "make_model"]
 
 #: Spawn-key branch of the root seed that model initializations draw from.
 BRANCH_INIT = 0
@@ -111,7 +111,7 @@ class MF:
         U = self.user_factors if users is None else self.user_factors[users]
         return U.astype(np.float64) @ self.item_factors.astype(np.float64).T
 
-    def copy(self) -> "MF":
+    def copy(self) -> MF:
         return MF(self.user_factors.copy(), self.item_factors.copy())
 
 
@@ -119,8 +119,7 @@ def init_model(n_users: int, n_items: int, dim: int = 32, init_std: float = 0.1,
                seed=0) -> MF:
     """MF with N(0, init_std) float32 factors (the authors' ``nn.init.normal_(std=0.1)``),
     drawn from the seed's :data:`BRANCH_INIT` branch (users first, then items)."""
-    rng = np.random.Generator(np.random.PCG64(branch_seed_sequence(as_seed_sequence(seed),
-                                                                   BRANCH_INIT)))
+    rng = as_generator(branch_seed_sequence(as_seed_sequence(seed), BRANCH_INIT))
     U = (rng.standard_normal((n_users, dim)) * init_std).astype(np.float32)
     V = (rng.standard_normal((n_items, dim)) * init_std).astype(np.float32)
     return MF(U, V)
@@ -129,9 +128,7 @@ def init_model(n_users: int, n_items: int, dim: int = 32, init_std: float = 0.1,
 def _make_mf(n_users, n_items, dim, seed, train, *, init_std=0.1, **options):
     if options:
         raise ValueError(f"model 'mf' takes the option init_std only, got {sorted(options)}")
-    init_std = float(init_std)
-    if not (init_std > 0.0) or not np.isfinite(init_std):
-        raise ValueError(f"init_std must be a positive finite number, got {init_std!r}")
+    init_std = check_real(init_std, "init_std", low=0.0, include_low=False)
     return init_model(n_users, n_items, dim, init_std, seed)
 
 
@@ -151,7 +148,8 @@ def _make_lightgcn(n_users, n_items, dim, seed, train, *, layers=3, **options):
 MODELS = {"mf": _make_mf, "lightgcn": _make_lightgcn}
 
 
-def make_model(name: str, n_users: int, n_items: int, dim: int, seed, train, **options):
+def make_model(name: str, n_users: int, n_items: int, dim: int, seed, train, **options
+               ) -> object:
     """Build the model ``name`` of :data:`MODELS` (see the module docstring for the seam).
 
     Parameters
@@ -162,12 +160,23 @@ def make_model(name: str, n_users: int, n_items: int, dim: int, seed, train, **o
         :data:`BRANCH_INIT` branch).
     train : sparse matrix (n_users, n_items), the training interactions.
     **options : model options (MF: ``init_std``; LightGCN: ``layers``, ...).
+
+    Examples
+    --------
+    >>> sorted(MODELS)
+    ['lightgcn', 'mf']
+    >>> mf = make_model("mf", 3, 5, 2, seed=0, train=None, init_std=0.1)
+    >>> mf.name, mf.user_factors.shape, mf.item_factors.dtype
+    ('mf', (3, 2), dtype('float32'))
+    >>> make_model("gcn", 3, 5, 2, seed=0, train=None)
+    Traceback (most recent call last):
+    ...
+    ValueError: model must be one of ('mf', 'lightgcn'); got 'gcn'
     """
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {tuple(MODELS)}, got {name!r}")
-    n_users = _check_int(n_users, "n_users", 1)
-    n_items = _check_int(n_items, "n_items", 1)
-    dim = _check_int(dim, "dim", 1)
+    name = check_choice(name, "model", tuple(MODELS))
+    n_users = check_int(n_users, "n_users", low=1, integral_floats=True)
+    n_items = check_int(n_items, "n_items", low=1, integral_floats=True)
+    dim = check_int(dim, "dim", low=1, integral_floats=True)
     return MODELS[name](n_users, n_items, dim, seed, train, **options)
 
 

@@ -23,8 +23,18 @@ import pandas as pd
 
 from simulations.files import atomic_write_text
 
-__all__ = ["RESULT_COLUMNS", "RUN_KEY", "METRIC_COLUMNS", "git_revision", "result_row",
-           "read_results", "has_run", "append_result", "REPOSITORY_ROOT", "RESULTS_DIR"]
+__all__ = [
+    "METRIC_COLUMNS",
+    "REPOSITORY_ROOT",
+    "RESULTS_DIR",
+    "RESULT_COLUMNS",
+    "RUN_KEY",
+    "append_result",
+    "git_revision",
+    "has_run",
+    "read_results",
+    "result_row",
+]
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPOSITORY_ROOT / "results"
@@ -64,7 +74,7 @@ def result_row(summary: dict, *, dataset: str, model: str = "mf", revision: str 
     """
     row = {"dataset": dataset, "model": model,
            "git_revision": git_revision() if revision is None else revision,
-           "finished_utc": (finished or _dt.datetime.now(_dt.timezone.utc))
+           "finished_utc": (finished or _dt.datetime.now(_dt.UTC))
            .strftime("%Y-%m-%dT%H:%M:%SZ")}
     missing = [c for c in RESULT_COLUMNS if c not in row and c not in summary]
     if missing:

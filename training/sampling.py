@@ -22,189 +22,126 @@ user's training positives are rejected and redrawn) or ``"all"`` (the authors' c
 ``torch.randint(0, n_items)``, positives included).  Always with replacement: duplicates are
 separate draws, which is what ``theory.estimators.dns_mn_rank_probabilities`` assumes.
 
+The registry
+------------
+:data:`SAMPLERS` maps each sampler's name (the ``kind``, the CLI's ``--sampler`` choice) to
+its :class:`SamplerSpec`: its parameters with their checks (:class:`SamplerParam`, through
+:mod:`theory.validation`), its label, its hardness knobs and its numba *kernel*, the per-pool
+weight and loss code ``kernel(params, pos_score, scores, state, scratch) -> (loss, n_used)``.
+The CLI's choices and options, the trainer, the sampling-law tools below and
+:mod:`training.hardness` all read the registry.  Adding a sampler is one kernel function,
+its branch in :func:`pool_loss_weights` (numba's static dispatch on the spec's
+``kernel_id``: njit functions passed as arguments would be recompiled in every process,
+numba cannot cache them) and one :func:`register_sampler` call.
+
 Kernels: :func:`pool_loss_weights` (the weights, loss and loss derivatives of one pool,
 shared by the trainer, :func:`pool_weights` and :func:`empirical_rank_distribution`),
 :func:`draw_pool_row` (one pool, rejection of training positives with a per-chunk bit mask of
 the user's row).  Losses (:func:`bpr_loss_and_grad`, bit-identical to theory.estimators'
 scalar kernels) and softmax weights are theory.estimators' numba kernels.  Randomness: xoshiro256++ from
-:mod:`simulations.rng`, one state per fixed chunk, seeded from a numpy ``SeedSequence``;
+:mod:`simulations.rng`, one state per fixed chunk, seeded from a numpy ``SeedSequence``
+(:func:`states_from_seed`, the one place that builds training's xoshiro states);
 results do not depend on the number of threads.
 """
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 from numba import njit, prange
 
 from simulations.rng import as_seed_sequence, branch_seed_sequence, random_bounded
-from theory.estimators import _check_int, softmax_weights_row
+from theory.estimators import softmax_weights_row
+from theory.validation import check_array, check_choice, check_int, check_real
+from training.loaders import to_interactions
 
 __all__ = [
     "CHUNK",
-    "PAIR_CHUNK",
     "KINDS",
+    "PAIR_CHUNK",
     "POOLS",
-    "VARIANTS",
     "REDUCTIONS",
+    "SAMPLERS",
+    "VARIANTS",
+    "KernelSampler",
+    "PoolScratch",
     "Sampler",
-    "uniform",
+    "SamplerParam",
+    "SamplerSpec",
+    "bpr_loss_and_grad",
     "dns",
-    "softmax_v",
-    "score_softmax",
-    "pool_weights",
+    "dns_kernel",
+    "draw_pool_row",
     "draw_pools",
     "empirical_rank_distribution",
+    "hardness_direction",
+    "new_scratch",
     "pool_loss_weights",
-    "bpr_loss_and_grad",
-    "draw_pool_row",
-    "top_m_indices",
+    "pool_weights",
+    "register_sampler",
+    "score_softmax",
+    "score_softmax_kernel",
+    "softmax_v",
+    "softmax_v_kernel",
     "states_from_seed",
+    "top_m_indices",
+    "uniform",
+    "uniform_kernel",
 ]
 
-KINDS = ("uniform", "dns", "softmax_v", "score_softmax")
 POOLS = ("negatives", "all")
 VARIANTS = ("weighted", "pick_one")
 REDUCTIONS = ("mean", "sum")
-
-# Integer codes of the kernels.
-CODE_UNIFORM, CODE_DNS, CODE_DNS_PICK, CODE_SOFTMAX_V, CODE_SCORE_SOFTMAX = 0, 1, 2, 3, 4
 
 #: Repeats per chunk of :func:`empirical_rank_distribution`.
 CHUNK = 256
 #: (user, positive) pairs per chunk of :func:`draw_pools` and of the trainer's batches: fixed,
 #: so which xoshiro stream draws which pool does not depend on the thread count.
 PAIR_CHUNK = 64
+#: Largest pool size N (the kernels draw items with 32-bit bounded integers).
+MAX_POOL = 2**31 - 1
 
 
 # --------------------------------------------------------------------------------------
-# Sampler specification
+# Kernel arguments
 # --------------------------------------------------------------------------------------
-def _positive(value, name):
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
-    if not (v > 0.0) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return v
+class PoolScratch(NamedTuple):
+    """Per-pool buffers of the kernels, each of length >= N (one set per chunk of pairs).
 
-
-@dataclass(frozen=True)
-class Sampler:
-    """A negative sampler (validated on construction; build it with the helpers below).
-
-    Attributes
-    ----------
-    kind : {"uniform", "dns", "softmax_v", "score_softmax"}
-    n : int >= 1
-        Pool size N.
-    m : int in [1, n]
-        M of DNS(M, N) (ignored by the other kinds).
-    rho : float > 0
-        Radius of Softmax-v (ignored by the other kinds).
-    tau : float > 0
-        Temperature of score-softmax (ignored by the other kinds).
-    pool : {"negatives", "all"}
-        Pool drawn over the user's non-positives (default) or over all items.
-    reduction : {"mean", "sum"}
-        DNS only: top-M weights 1/M (the paper) or 1 (the authors' code).
-    variant : {"weighted", "pick_one"}
-        DNS only: weight all top M, or give the weight to one of them picked at random.
-    ddof : {0, 1}
-        Softmax-v only: population (Eq. 18) or unbiased (authors' code) variance.
+    After a kernel returned ``(loss, n_used)``: ``sel[:n_used]`` are the pool positions of
+    non-zero weight, ``weights[t]`` the weight of position ``sel[t]``, ``losses[t] =
+    l(pos_score - scores[sel[t]])`` and ``dls[t] = l'(pos_score - scores[sel[t]])``.
+    ``vals`` is scratch of :func:`top_m_indices`.
     """
 
-    kind: str
-    n: int = 1
-    m: int = 1
-    rho: float = 1.0
-    tau: float = 1.0
-    pool: str = "negatives"
-    reduction: str = "mean"
-    variant: str = "weighted"
-    ddof: int = 0
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        object.__setattr__(self, "n", _check_int(self.n, "n", 1, 2**31 - 1))
-        if self.kind == "dns":
-            object.__setattr__(self, "m", _check_int(self.m, "m", 1, self.n))
-        object.__setattr__(self, "rho", _positive(self.rho, "rho"))
-        object.__setattr__(self, "tau", _positive(self.tau, "tau"))
-        if self.pool not in POOLS:
-            raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
-        if self.reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {self.reduction!r}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.ddof not in (0, 1) or isinstance(self.ddof, bool):
-            raise ValueError(f"ddof must be 0 or 1, got {self.ddof!r}")
-        if self.kind == "softmax_v" and self.n <= self.ddof:
-            raise ValueError(f"softmax_v with ddof={self.ddof} needs n > {self.ddof}")
-
-    @property
-    def code(self) -> int:
-        """Integer code used by the kernels."""
-        if self.kind == "dns":
-            return CODE_DNS if self.variant == "weighted" else CODE_DNS_PICK
-        return {"uniform": CODE_UNIFORM, "softmax_v": CODE_SOFTMAX_V,
-                "score_softmax": CODE_SCORE_SOFTMAX}[self.kind]
-
-    @property
-    def beta(self) -> float:
-        """Nominal OPAUC level: M / N for DNS(M, N), exp(-rho) for Softmax-v, 1 for uniform."""
-        if self.kind == "dns":
-            return self.m / self.n
-        if self.kind == "softmax_v":
-            return math.exp(-self.rho)
-        return 1.0
-
-    def kernel_args(self):
-        """(code, m, rho, tau, ddof, dns_sum) as passed to :func:`pool_loss_weights`."""
-        return (self.code, self.m, self.rho, self.tau, self.ddof, self.reduction == "sum")
-
-    def label(self) -> str:
-        """Short name, e.g. ``DNS(5,200)``, ``Softmax-v(1,200)``, ``Uniform(1)``."""
-        if self.kind == "dns":
-            extra = ",pick-one" if self.variant == "pick_one" else ""
-            return f"DNS({self.m},{self.n}{extra})"
-        if self.kind == "softmax_v":
-            return f"Softmax-v({self.rho:g},{self.n})"
-        if self.kind == "score_softmax":
-            return f"ScoreSoftmax({self.tau:g},{self.n})"
-        return f"Uniform({self.n})"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    sel: np.ndarray      # int64
+    weights: np.ndarray  # float64
+    losses: np.ndarray   # float64
+    dls: np.ndarray      # float64
+    vals: np.ndarray     # float64
 
 
-def uniform(n: int = 1, *, pool: str = "negatives") -> Sampler:
-    """Uniform sampling (BPR): N pool draws, weight 1/N each."""
-    return Sampler("uniform", n=n, pool=pool)
+class KernelSampler(NamedTuple):
+    """What the numba kernels know of a sampler: its kernel id and its kernel parameters
+    (float64, in the order of its spec's ``kernel_params``); :attr:`Sampler.kernel`."""
+
+    kernel_id: int
+    params: np.ndarray
 
 
-def dns(m: int, n: int, *, variant: str = "weighted", reduction: str = "mean",
-        pool: str = "negatives") -> Sampler:
-    """DNS(M, N) (Algorithm 1): the top M of a uniform pool of N share the weight."""
-    return Sampler("dns", n=n, m=m, variant=variant, reduction=reduction, pool=pool)
-
-
-def softmax_v(rho: float, n: int, *, ddof: int = 0, pool: str = "negatives") -> Sampler:
-    """Softmax-v(rho, N) (Algorithm 2): loss-softmax weights at tau = sqrt(Var L / (2 rho))."""
-    return Sampler("softmax_v", n=n, rho=rho, ddof=ddof, pool=pool)
-
-
-def score_softmax(tau: float, n: int, *, pool: str = "negatives") -> Sampler:
-    """Score-softmax (Eq. 3) over a uniform pool of N: weights softmax(score / tau)."""
-    return Sampler("score_softmax", n=n, tau=tau, pool=pool)
+@njit(cache=True)
+def new_scratch(n):
+    """A :class:`PoolScratch` for pools of up to ``n`` draws."""
+    return PoolScratch(np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n),
+                       np.empty(n))
 
 
 # --------------------------------------------------------------------------------------
-# Kernels
+# Shared kernels
 # --------------------------------------------------------------------------------------
 @njit(cache=True)
 def top_m_indices(scores, m, sel, vals):
@@ -257,73 +194,470 @@ def bpr_loss_and_grad(x):
 
 
 @njit(cache=True)
-def pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_score, scores, state,
-                      sel, weights, losses, dls, vals):
-    """Weights and loss of one pool; the core of every sampler.
+def pool_losses(pos_score, scores, scratch):
+    """Every pool position used, in order: ``sel[k] = k`` and its loss and derivative."""
+    for k in range(scores.shape[0]):
+        scratch.sel[k] = k
+        scratch.losses[k], scratch.dls[k] = bpr_loss_and_grad(pos_score - scores[k])
+
+
+@njit(cache=True)
+def weighted_loss(scratch, n_used):
+    """``(sum_t weights[t] * losses[t] over t < n_used, n_used)``: a kernel's return value."""
+    total = 0.0
+    for t in range(n_used):
+        total += scratch.weights[t] * scratch.losses[t]
+    return total, n_used
+
+
+# --------------------------------------------------------------------------------------
+# Sampler kernels: kernel(params, pos_score, scores, state, scratch) -> (loss, n_used)
+# --------------------------------------------------------------------------------------
+@njit(cache=True)
+def uniform_kernel(params, pos_score, scores, state, scratch):
+    """Uniform weights 1/N (plain BPR); no parameter."""
+    n = scores.shape[0]
+    pool_losses(pos_score, scores, scratch)
+    for k in range(n):
+        scratch.weights[k] = 1.0 / n
+    return weighted_loss(scratch, n)
+
+
+@njit(cache=True)
+def dns_kernel(params, pos_score, scores, state, scratch):
+    """DNS(M, N) (Eq. 2): the top M share the weight; params = (M, sum?, pick_one?).
+
+    Weighted: 1/M each (1 with ``reduction="sum"``).  Pick-one: one of the top M, drawn
+    from ``state``, gets weight 1 (M with "sum").
+    """
+    m = np.int64(params[0])
+    dns_sum = params[1] != 0.0
+    sel, weights, losses, dls = scratch.sel, scratch.weights, scratch.losses, scratch.dls
+    top_m_indices(scores, m, sel, scratch.vals)
+    if params[2] == 0.0:
+        w = 1.0 if dns_sum else 1.0 / m
+        total = 0.0
+        for t in range(m):
+            lt, dls[t] = bpr_loss_and_grad(pos_score - scores[sel[t]])
+            losses[t] = lt
+            weights[t] = w
+            total += w * lt
+        return total, m
+    pick = random_bounded(state, m) if m > 1 else 0
+    sel[0] = sel[pick]
+    losses[0], dls[0] = bpr_loss_and_grad(pos_score - scores[sel[0]])
+    weights[0] = float(m) if dns_sum else 1.0
+    return weights[0] * losses[0], 1
+
+
+@njit(cache=True)
+def softmax_v_kernel(params, pos_score, scores, state, scratch):
+    """Softmax-v(rho, N) (Eqs. 17-18, 25): softmax(L / tau), tau = sqrt(Var L / (2 rho));
+    params = (rho, ddof)."""
+    n = scores.shape[0]
+    rho = params[0]
+    ddof = np.int64(params[1])
+    pool_losses(pos_score, scores, scratch)
+    losses = scratch.losses
+    mean = 0.0
+    for k in range(n):
+        mean += losses[k]
+    mean /= n
+    var = 0.0
+    for k in range(n):
+        d = losses[k] - mean
+        var += d * d
+    var /= (n - ddof)
+    softmax_weights_row(losses[:n], math.sqrt(var / (2.0 * rho)), scratch.weights[:n])
+    return weighted_loss(scratch, n)
+
+
+@njit(cache=True)
+def score_softmax_kernel(params, pos_score, scores, state, scratch):
+    """Score-softmax (Eq. 3): softmax(score / tau) over the pool; params = (tau,)."""
+    n = scores.shape[0]
+    pool_losses(pos_score, scores, scratch)
+    softmax_weights_row(scores, params[0], scratch.weights[:n])
+    return weighted_loss(scratch, n)
+
+
+@njit(cache=True)
+def pool_loss_weights(sampler, pos_score, scores, state, scratch):
+    """Weights and loss of one pool; the core of every sampler (static dispatch).
 
     Parameters
     ----------
-    code : int
-        Sampler code (:attr:`Sampler.code`).
-    m, rho, tau, ddof, dns_sum
-        Sampler parameters (see :meth:`Sampler.kernel_args`).
+    sampler : KernelSampler
+        ``Sampler.kernel``: the kernel id (one branch below per registered kernel) and the
+        kernel's parameters.
     pos_score : float
         Score of the positive.
     scores : float64[N]
         Scores of the pool's draws.
     state : uint64[4]
         xoshiro256++ state (used by the pick-one DNS variant only).
-    sel, weights, losses, dls, vals : scratch of length >= N (int64, float64 x 4)
+    scratch : PoolScratch
+        Buffers of length >= N.
 
     Returns
     -------
     (loss, n_used)
         ``loss = sum_t weights[t] * losses[t]`` over the ``n_used`` pool positions
-        ``sel[:n_used]`` with non-zero weight; ``losses[t] = l(pos_score - scores[sel[t]])``
-        and ``dls[t] = l'(pos_score - scores[sel[t]])`` (one exponential for both).
+        ``sel[:n_used]`` with non-zero weight (see :class:`PoolScratch`); ``n_used = 0``
+        (and a NaN loss) for an unknown kernel id.
     """
-    n = scores.shape[0]
-    if code == CODE_DNS or code == CODE_DNS_PICK:
-        top_m_indices(scores, m, sel, vals)
-        if code == CODE_DNS:
-            w = 1.0 if dns_sum else 1.0 / m
-            total = 0.0
-            for t in range(m):
-                lt, dls[t] = bpr_loss_and_grad(pos_score - scores[sel[t]])
-                losses[t] = lt
-                weights[t] = w
-                total += w * lt
-            return total, m
-        pick = random_bounded(state, m) if m > 1 else 0
-        sel[0] = sel[pick]
-        losses[0], dls[0] = bpr_loss_and_grad(pos_score - scores[sel[0]])
-        weights[0] = float(m) if dns_sum else 1.0
-        return weights[0] * losses[0], 1
-    for k in range(n):
-        sel[k] = k
-        losses[k], dls[k] = bpr_loss_and_grad(pos_score - scores[k])
-    if code == CODE_UNIFORM:
-        for k in range(n):
-            weights[k] = 1.0 / n
-    elif code == CODE_SOFTMAX_V:
-        mean = 0.0
-        for k in range(n):
-            mean += losses[k]
-        mean /= n
-        var = 0.0
-        for k in range(n):
-            d = losses[k] - mean
-            var += d * d
-        var /= (n - ddof)
-        softmax_weights_row(losses[:n], math.sqrt(var / (2.0 * rho)), weights[:n])
-    else:  # score-softmax, Eq. 3
-        softmax_weights_row(scores, tau, weights[:n])
-    total = 0.0
-    for k in range(n):
-        total += weights[k] * losses[k]
-    return total, n
+    kid = sampler.kernel_id
+    p = sampler.params
+    if kid == 0:
+        return uniform_kernel(p, pos_score, scores, state, scratch)
+    if kid == 1:
+        return dns_kernel(p, pos_score, scores, state, scratch)
+    if kid == 2:
+        return softmax_v_kernel(p, pos_score, scores, state, scratch)
+    if kid == 3:
+        return score_softmax_kernel(p, pos_score, scores, state, scratch)
+    return math.nan, 0
 
 
+# --------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------
+class SamplerParam(NamedTuple):
+    """One parameter of a sampler (besides the pool size ``n`` and ``pool``, which all have).
+
+    ``check(value, name, n)`` returns the checked value or raises ValueError naming the
+    argument (``n`` is the pool size, for parameters bounded by it); ``default`` is its value
+    when not given, and what samplers without this parameter report in the results tables;
+    ``help`` and ``choices`` make its ``--name`` option of the CLI.
+    """
+
+    name: str
+    default: Any
+    check: Callable[[Any, str, int], Any]
+    help: str
+    choices: tuple | None = None
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """A registered sampler (see :func:`register_sampler`).
+
+    Attributes
+    ----------
+    name : str
+        The ``kind``; the CLI's ``--sampler`` choice and the results' ``sampler`` column.
+    kernel : numba function
+        ``kernel(params, pos_score, scores, state, scratch) -> (loss, n_used)``.
+    kernel_id : int
+        Its branch in :func:`pool_loss_weights`.
+    params : tuple of SamplerParam
+    kernel_params : callable
+        ``f(params: dict) -> tuple of float``: the values the kernel reads from ``params``.
+    label : callable
+        ``f(sampler) -> str``, e.g. ``DNS(5,200)``.
+    hardness : tuple of (parameter, direction)
+        The knobs that make the sampler harder (concentrate the weight on the top-scored
+        negatives): direction +1 when a larger value is harder, -1 when a smaller one is.
+        The first is the sampler's main knob (Guideline 2 tables, :mod:`training.hardness`).
+    beta : callable
+        ``f(sampler) -> float``: the nominal OPAUC level (1 for samplers without one).
+    n_used : callable
+        ``f(params: dict, pool_size) -> int``: most pool positions of non-zero weight.
+    default_n : int
+        Pool size of the CLI when ``--n`` is not given.
+    """
+
+    name: str
+    kernel: Callable
+    kernel_id: int
+    params: tuple
+    kernel_params: Callable[[dict], tuple]
+    label: Callable[[Any], str]
+    hardness: tuple = ()
+    beta: Callable[[Any], float] = lambda sampler: 1.0
+    n_used: Callable[[dict, int], int] = lambda params, pool_size: pool_size
+    default_n: int = 200
+
+
+#: The registered samplers by name (registration order).
+SAMPLERS: dict[str, SamplerSpec] = {}
+_PARAM_DEFAULTS: dict[str, Any] = {}  # every registered parameter's default, by name
+
+
+def register_sampler(spec: SamplerSpec) -> SamplerSpec:
+    """Add ``spec`` to :data:`SAMPLERS` (its name, kernel id and parameters are checked).
+
+    A parameter name shared by several samplers must have the same default (it is one
+    column of the results tables).  The kernel must have its ``kernel_id`` branch in
+    :func:`pool_loss_weights`.
+    """
+    if not isinstance(spec, SamplerSpec):
+        raise ValueError(f"spec must be a SamplerSpec; got {type(spec).__name__}")
+    if spec.name in SAMPLERS:
+        raise ValueError(f"spec.name {spec.name!r} is already registered")
+    if any(s.kernel_id == spec.kernel_id for s in SAMPLERS.values()):
+        raise ValueError(f"spec.kernel_id {spec.kernel_id} is already used")
+    for p in spec.params:
+        if p.name in ("kind", "n", "pool") or _PARAM_DEFAULTS.get(p.name, p.default) != p.default:
+            raise ValueError(f"spec.params: {p.name!r} is reserved or has another default "
+                             "in another sampler")
+    for p in spec.params:
+        _PARAM_DEFAULTS[p.name] = p.default
+    SAMPLERS[spec.name] = spec
+    return spec
+
+
+def _same(value, default) -> bool:
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):  # arrays and other values without a plain ==
+        return False
+
+
+class Sampler:
+    """A negative sampler of the registry :data:`SAMPLERS` (validated on construction).
+
+    Build it with the helpers (:func:`uniform`, :func:`dns`, :func:`softmax_v`,
+    :func:`score_softmax`) or as ``Sampler(kind, n, pool=..., **params)``.
+
+    Parameters
+    ----------
+    kind : str
+        A name of :data:`SAMPLERS`: "uniform", "dns", "softmax_v", "score_softmax".
+    n : int >= 1
+        Pool size N.
+    pool : {"negatives", "all"}
+        Pool drawn over the user's non-positives (default) or over all items.
+    **params
+        The sampler's own parameters (``SAMPLERS[kind].params``): DNS ``m`` (in [1, n]),
+        ``reduction`` ("mean": top-M weights 1/M, the paper; "sum": 1, the authors' code),
+        ``variant`` ("weighted" or "pick_one"); Softmax-v ``rho`` > 0 and ``ddof`` (0:
+        Eq. 18's population variance, 1: the authors' unbiased one); score-softmax
+        ``tau`` > 0.  A parameter of another sampler is accepted only at its default.
+
+    Attributes
+    ----------
+    kind, n, pool
+    params : dict
+        The own parameters.  Every registered parameter also reads as an attribute
+        (``sampler.m``, ``sampler.rho``, ...): the sampler's value, or the parameter's default
+        for samplers without it (as the results tables record them).
+
+    Examples
+    --------
+    >>> s = Sampler("dns", 200, m=5)
+    >>> s.label(), s.beta, s.rho
+    ('DNS(5,200)', 0.025, 1.0)
+    >>> s == dns(5, 200)
+    True
+    >>> Sampler("uniform", rho=2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: rho is not a parameter of uniform (it takes n, pool); got rho=2.0
+    """
+
+    __slots__ = ("_kernel", "_params", "kind", "n", "pool")
+
+    def __init__(self, kind: str, n: int = 1, *, pool: str = "negatives", **params: Any):
+        spec = SAMPLERS[check_choice(kind, "kind", tuple(SAMPLERS))]
+        n = check_int(n, "n", low=1, high=MAX_POOL, integral_floats=True)
+        own = {p.name: p.check(params.pop(p.name, p.default), p.name, n) for p in spec.params}
+        for name, value in params.items():
+            if name not in _PARAM_DEFAULTS or not _same(value, _PARAM_DEFAULTS[name]):
+                takes = ", ".join(["n", "pool", *own])
+                raise ValueError(f"{name} is not a parameter of {kind} (it takes {takes}); "
+                                 f"got {name}={value!r}")
+        for slot, value in (("kind", kind), ("n", n), ("pool", check_choice(pool, "pool", POOLS)),
+                            ("_params", tuple(own.items())),
+                            ("_kernel", KernelSampler(spec.kernel_id, np.array(
+                                spec.kernel_params(own), dtype=np.float64)))):
+            object.__setattr__(self, slot, value)
+
+    def __getattr__(self, name):
+        if name in _PARAM_DEFAULTS:
+            return dict(object.__getattribute__(self, "_params")).get(name, _PARAM_DEFAULTS[name])
+        raise AttributeError(f"'Sampler' object has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Sampler is immutable")
+
+    __delattr__ = __setattr__
+
+    def __eq__(self, other):
+        return isinstance(other, Sampler) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):
+        params = "".join(f", {k}={v!r}" for k, v in self._params)
+        return f"Sampler({self.kind!r}, n={self.n}, pool={self.pool!r}{params})"
+
+    def __reduce__(self):
+        return (functools.partial(Sampler, self.kind, self.n, pool=self.pool, **self.params), ())
+
+    def _key(self):
+        return (self.kind, self.n, self.pool, self._params)
+
+    @property
+    def spec(self) -> SamplerSpec:
+        """The registry entry ``SAMPLERS[kind]``."""
+        return SAMPLERS[self.kind]
+
+    @property
+    def params(self) -> dict:
+        return dict(self._params)
+
+    @property
+    def kernel(self) -> KernelSampler:
+        """The :class:`KernelSampler` passed to :func:`pool_loss_weights`."""
+        return self._kernel
+
+    @property
+    def beta(self) -> float:
+        """Nominal OPAUC level: M / N for DNS(M, N), exp(-rho) for Softmax-v, 1 otherwise."""
+        return self.spec.beta(self)
+
+    def label(self) -> str:
+        """Short name, e.g. ``DNS(5,200)``, ``Softmax-v(1,200)``, ``Uniform(1)``."""
+        return self.spec.label(self)
+
+    def n_used(self, pool_size: int) -> int:
+        """Most pool positions of non-zero weight in a pool of ``pool_size`` draws."""
+        return self.spec.n_used(self.params, pool_size)
+
+    def check_pool(self, pool_size: int) -> None:
+        """ValueError if the parameters do not fit pools of ``pool_size`` (e.g. m > N)."""
+        for p in self.spec.params:
+            p.check(self.params[p.name], p.name, pool_size)
+
+    def to_dict(self) -> dict:
+        """kind, n, pool and every registered parameter (own value or default)."""
+        return {"kind": self.kind, "n": self.n, "pool": self.pool,
+                **{name: getattr(self, name) for name in _PARAM_DEFAULTS}}
+
+
+# --------------------------------------------------------------------------------------
+# The samplers of the paper
+# --------------------------------------------------------------------------------------
+def _check_ddof(value, name: str, n: int) -> int:
+    ddof = int(check_choice(value, name, (0, 1)))
+    if n <= ddof:
+        raise ValueError(f"{name} = {ddof} needs a pool of n > {ddof}; got n = {n}")
+    return ddof
+
+
+def _positive(value, name: str, n: int) -> float:
+    return check_real(value, name, low=0.0, include_low=False)
+
+
+register_sampler(SamplerSpec(
+    name="uniform", kernel=uniform_kernel, kernel_id=0, params=(),
+    kernel_params=lambda p: (), label=lambda s: f"Uniform({s.n})", default_n=1))
+
+register_sampler(SamplerSpec(
+    name="dns", kernel=dns_kernel, kernel_id=1,
+    params=(SamplerParam("m", 1, lambda v, name, n: check_int(v, name, low=1, high=n,
+                                                              high_name="n",
+                                                              integral_floats=True),
+                         "M of DNS(M,N) (default 1)"),
+            SamplerParam("reduction", "mean", lambda v, name, n: check_choice(v, name, REDUCTIONS),
+                         "DNS top-M weights 1/M (mean, the paper) or 1 (sum, the authors' code)",
+                         REDUCTIONS),
+            SamplerParam("variant", "weighted", lambda v, name, n: check_choice(v, name, VARIANTS),
+                         "DNS: weight all top M (default) or pick one of them", VARIANTS)),
+    kernel_params=lambda p: (p["m"], p["reduction"] == "sum", p["variant"] == "pick_one"),
+    label=lambda s: f"DNS({s.m},{s.n}{',pick-one' if s.variant == 'pick_one' else ''})",
+    hardness=(("m", -1), ("n", +1)), beta=lambda s: s.m / s.n,
+    n_used=lambda p, pool_size: 1 if p["variant"] == "pick_one" else p["m"]))
+
+register_sampler(SamplerSpec(
+    name="softmax_v", kernel=softmax_v_kernel, kernel_id=2,
+    params=(SamplerParam("rho", 1.0, _positive, "rho of Softmax-v (default 1)"),
+            SamplerParam("ddof", 0, _check_ddof, "Softmax-v variance: 0 population (Eq. 18), "
+                         "1 unbiased (authors)", (0, 1))),
+    kernel_params=lambda p: (p["rho"], p["ddof"]),
+    label=lambda s: f"Softmax-v({s.rho:g},{s.n})",
+    hardness=(("rho", +1), ("n", +1)), beta=lambda s: math.exp(-s.rho)))
+
+register_sampler(SamplerSpec(
+    name="score_softmax", kernel=score_softmax_kernel, kernel_id=3,
+    params=(SamplerParam("tau", 1.0, _positive, "tau of score_softmax (default 1)"),),
+    kernel_params=lambda p: (p["tau"],), label=lambda s: f"ScoreSoftmax({s.tau:g},{s.n})",
+    hardness=(("tau", -1), ("n", +1))))
+
+#: Names of the samplers registered here (the registry itself is :data:`SAMPLERS`).
+KINDS = tuple(SAMPLERS)
+
+
+def hardness_direction(kind: str, param: str) -> int:
+    """+1 if a larger ``param`` makes sampler ``kind`` harder, -1 if a smaller one does
+    (``SAMPLERS[kind].hardness``); ValueError if ``param`` is not one of its hardness knobs.
+
+    Examples
+    --------
+    >>> hardness_direction("dns", "m"), hardness_direction("dns", "n")
+    (-1, 1)
+    >>> hardness_direction("softmax_v", "rho")
+    1
+    """
+    knobs = dict(SAMPLERS[check_choice(kind, "kind", tuple(SAMPLERS))].hardness)
+    return knobs[check_choice(param, "param", tuple(knobs))]
+
+
+def uniform(n: int = 1, *, pool: str = "negatives") -> Sampler:
+    """Uniform sampling (BPR): N pool draws, weight 1/N each.
+
+    Examples
+    --------
+    >>> uniform().label(), uniform(5, pool="all").label()
+    ('Uniform(1)', 'Uniform(5)')
+    """
+    return Sampler("uniform", n, pool=pool)
+
+
+def dns(m: int, n: int, *, variant: str = "weighted", reduction: str = "mean",
+        pool: str = "negatives") -> Sampler:
+    """DNS(M, N) (Algorithm 1): the top M of a uniform pool of N share the weight.
+
+    Examples
+    --------
+    >>> dns(5, 200).label(), dns(2, 10, variant="pick_one").label()
+    ('DNS(5,200)', 'DNS(2,10,pick-one)')
+    >>> dns(5, 4)
+    Traceback (most recent call last):
+    ...
+    ValueError: m must be an integer in [1, n = 4]; got 5
+    """
+    return Sampler("dns", n, pool=pool, m=m, variant=variant, reduction=reduction)
+
+
+def softmax_v(rho: float, n: int, *, ddof: int = 0, pool: str = "negatives") -> Sampler:
+    """Softmax-v(rho, N) (Algorithm 2): loss-softmax weights at tau = sqrt(Var L / (2 rho)).
+
+    Examples
+    --------
+    >>> s = softmax_v(1.0, 200)
+    >>> s.label(), round(s.beta, 4)
+    ('Softmax-v(1,200)', 0.3679)
+    """
+    return Sampler("softmax_v", n, pool=pool, rho=rho, ddof=ddof)
+
+
+def score_softmax(tau: float, n: int, *, pool: str = "negatives") -> Sampler:
+    """Score-softmax (Eq. 3) over a uniform pool of N: weights softmax(score / tau).
+
+    Examples
+    --------
+    >>> score_softmax(0.5, 50).label()
+    'ScoreSoftmax(0.5,50)'
+    """
+    return Sampler("score_softmax", n, pool=pool, tau=tau)
+
+
+# --------------------------------------------------------------------------------------
+# Pools and sampling laws
+# --------------------------------------------------------------------------------------
 @njit(cache=True)
 def draw_pool_row(state, n_items, indices, lo, hi, exclude, mask, out):
     """Fill ``out`` with uniform draws in [0, n_items), with replacement.
@@ -362,47 +696,56 @@ def _draw_pools_kernel(users, n_items, indptr, indices, exclude, states, chunk, 
                           out[b])
 
 
+@njit(cache=True)
+def _draw_law_pool(state, n_neg, replace, marks, idx):
+    """Fill ``idx`` with pool draws among ``n_neg`` negatives: uniform with replacement, or
+    (``replace=False``) distinct by Floyd's algorithm followed by a uniform order."""
+    n = idx.shape[0]
+    if replace:
+        for k in range(n):
+            idx[k] = random_bounded(state, n_neg)
+        return
+    t = 0
+    for jj in range(n_neg - n, n_neg):
+        v = random_bounded(state, jj + 1)
+        if marks[v]:
+            v = jj
+        marks[v] = True
+        idx[t] = v
+        t += 1
+    for k in range(n):
+        marks[idx[k]] = False
+    for k in range(n - 1, 0, -1):
+        r = random_bounded(state, k + 1)
+        tmp = idx[k]
+        idx[k] = idx[r]
+        idx[r] = tmp
+
+
+@njit(cache=True)
+def _credit_ranks(acc_row, ranks, idx, scratch, n_used):
+    """Add each used draw's weight to its negative's rank (an ordinary function: numba's
+    parfor mishandles NamedTuple fields written or read in a prange body, see kernels)."""
+    for t in range(n_used):
+        acc_row[ranks[idx[scratch.sel[t]]]] += scratch.weights[t]
+
+
 @njit(parallel=True, cache=True)
-def _rank_law_kernel(scores, pos_score, ranks, n, replace, code, m, rho, tau, ddof, dns_sum,
-                     states, n_repeats, chunk, acc):
+def _rank_law_kernel(scores, pos_score, ranks, n, replace, sampler, states, n_repeats, acc):
     n_neg = scores.shape[0]
     n_chunks = acc.shape[0]
     for c in prange(n_chunks):
         state = states[c]
         idx = np.empty(n, np.int64)
         pool_scores = np.empty(n)
-        sel = np.empty(n, np.int64)
-        weights = np.empty(n)
-        losses = np.empty(n)
-        dls = np.empty(n)
-        vals = np.empty(n)
+        scratch = new_scratch(n)
         marks = np.zeros(n_neg if not replace else 1, np.bool_)
-        for rep in range(c * chunk, min(n_repeats, (c + 1) * chunk)):
-            if replace:
-                for k in range(n):
-                    idx[k] = random_bounded(state, n_neg)
-            else:  # Floyd's algorithm: n distinct draws, then a uniform order
-                t = 0
-                for jj in range(n_neg - n, n_neg):
-                    v = random_bounded(state, jj + 1)
-                    if marks[v]:
-                        v = jj
-                    marks[v] = True
-                    idx[t] = v
-                    t += 1
-                for k in range(n):
-                    marks[idx[k]] = False
-                for k in range(n - 1, 0, -1):
-                    r = random_bounded(state, k + 1)
-                    tmp = idx[k]
-                    idx[k] = idx[r]
-                    idx[r] = tmp
+        for _ in range(c * CHUNK, min(n_repeats, (c + 1) * CHUNK)):
+            _draw_law_pool(state, n_neg, replace, marks, idx)
             for k in range(n):
                 pool_scores[k] = scores[idx[k]]
-            _, n_used = pool_loss_weights(code, m, rho, tau, ddof, dns_sum, pos_score,
-                                          pool_scores, state, sel, weights, losses, dls, vals)
-            for t in range(n_used):
-                acc[c, ranks[idx[sel[t]]]] += weights[t]
+            _, n_used = pool_loss_weights(sampler, pos_score, pool_scores, state, scratch)
+            _credit_ranks(acc[c], ranks, idx, scratch, n_used)
 
 
 # --------------------------------------------------------------------------------------
@@ -413,6 +756,16 @@ def states_from_seed(seed, n_states: int, *branch: int) -> np.ndarray:
 
     The child is ``branch_seed_sequence(as_seed_sequence(seed), *branch)``; its
     ``generate_state`` stream is cut into 4-word states (one hashing pass for all of them).
+    The one place that builds training's xoshiro states (the trainer, :func:`draw_pools`,
+    :func:`pool_weights` and :func:`empirical_rank_distribution` call it).
+
+    Examples
+    --------
+    >>> states = states_from_seed(7, 3, 2, 0)
+    >>> states.shape, states.dtype
+    ((3, 4), dtype('uint64'))
+    >>> bool(np.array_equal(states_from_seed(7, 2, 2, 0), states[:2]))  # a prefix of the stream
+    True
     """
     ss = branch_seed_sequence(as_seed_sequence(seed), *branch) if branch else as_seed_sequence(seed)
     words = ss.generate_state(4 * max(int(n_states), 1), np.uint64).reshape(-1, 4)
@@ -421,13 +774,14 @@ def states_from_seed(seed, n_states: int, *branch: int) -> np.ndarray:
     return np.ascontiguousarray(words[: max(int(n_states), 0)] if n_states else words[:0])
 
 
-def _check_sampler(sampler):
+def _check_sampler(sampler) -> Sampler:
     if not isinstance(sampler, Sampler):
         raise ValueError(f"sampler must be a training.sampling.Sampler, got {type(sampler).__name__}")
     return sampler
 
 
-def pool_weights(sampler: Sampler, pos_score: float, pool_scores, seed=0):
+def pool_weights(sampler: Sampler, pos_score: float, pool_scores, seed=0
+                 ) -> tuple[np.ndarray, float]:
     """Weights and loss of one pool, as the trainer computes them.
 
     Parameters
@@ -445,25 +799,24 @@ def pool_weights(sampler: Sampler, pos_score: float, pool_scores, seed=0):
         The weight of each pool position (zeros off the top M for DNS).
     loss : float
         ``sum_k weights[k] * bpr_loss(pos_score - pool_scores[k])``.
+
+    Examples
+    --------
+    >>> w, loss = pool_weights(dns(2, 4), 0.0, [0.5, -1.0, 2.0, 0.0])
+    >>> w
+    array([0.5, 0. , 0.5, 0. ])
+    >>> bool(np.isclose(loss, (np.log1p(np.exp(0.5)) + np.log1p(np.exp(2.0))) / 2))
+    True
     """
     _check_sampler(sampler)
-    s = np.ascontiguousarray(pool_scores, dtype=np.float64)
-    if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)):
-        raise ValueError("pool_scores must be a non-empty 1-D array of finite numbers")
+    s = check_array(pool_scores, "pool_scores")
     n = s.size
-    if sampler.kind == "dns" and sampler.m > n:
-        raise ValueError(f"m = {sampler.m} exceeds the pool size {n}")
-    if sampler.kind == "softmax_v" and n <= sampler.ddof:
-        raise ValueError(f"softmax_v with ddof={sampler.ddof} needs a pool of more than {sampler.ddof}")
+    sampler.check_pool(n)
     state = states_from_seed(seed, 1)[0]
-    sel = np.empty(n, np.int64)
-    w = np.empty(n)
-    losses = np.empty(n)
-    vals = np.empty(n)
-    loss, n_used = pool_loss_weights(*sampler.kernel_args(), float(pos_score), s, state, sel, w,
-                                     losses, np.empty(n), vals)
+    scratch = new_scratch(n)
+    loss, n_used = pool_loss_weights(sampler.kernel, float(pos_score), s, state, scratch)
     out = np.zeros(n)
-    np.add.at(out, sel[:n_used], w[:n_used])
+    np.add.at(out, scratch.sel[:n_used], scratch.weights[:n_used])
     return out, float(loss)
 
 
@@ -486,12 +839,16 @@ def draw_pools(users, sampler: Sampler, train, seed=0) -> np.ndarray:
         ``states_from_seed(seed, n_chunks)``): the same pools for any thread count, and the
         same pools as ``training.trainer.batch_loss_and_grad(..., seed=seed)`` draws
         (except for the pick-one DNS variant, whose picks share the streams).
+
+    Examples
+    --------
+    >>> train = np.array([[1, 1, 0, 0, 0], [0, 0, 0, 0, 1]])
+    >>> pools = draw_pools([0, 1], uniform(6), train, seed=1)
+    >>> pools.shape, bool(np.all(pools[0] >= 2)), bool(np.all(pools[1] < 4))
+    ((2, 6), True, True)
     """
     _check_sampler(sampler)
-    train = sp.csr_matrix(train, copy=True)  # canonical copy: explicit zeros are not positives
-    train.sum_duplicates()
-    train.eliminate_zeros()
-    train.sort_indices()
+    train = to_interactions(train, name="train")
     users = np.ascontiguousarray(users, dtype=np.int64)
     n_users, n_items = train.shape
     if users.ndim != 1 or (users.size and (users.min() < 0 or users.max() >= n_users)):
@@ -510,7 +867,8 @@ def draw_pools(users, sampler: Sampler, train, seed=0) -> np.ndarray:
 
 
 def empirical_rank_distribution(sampler: Sampler, neg_scores, pos_score: float = 0.0,
-                                n_repeats: int = 10_000, seed=0, *, replace: bool = True):
+                                n_repeats: int = 10_000, seed=0, *, replace: bool = True
+                                ) -> np.ndarray:
     """Monte Carlo sampling law over negative ranks for one (user, positive) (paper Fig. 7).
 
     The sampling is repeated ``n_repeats`` times on fixed scores: each time a pool of
@@ -529,7 +887,7 @@ def empirical_rank_distribution(sampler: Sampler, neg_scores, pos_score: float =
         Score of the positive (Softmax-v's losses depend on it; DNS and score-softmax do not).
     n_repeats : int
     seed : int, SeedSequence or Generator
-        Chunks of :data:`CHUNK` repeats draw from their own child seeds: any thread count
+        Chunks of :data:`CHUNK` repeats draw from their own xoshiro states: any thread count
         gives the same numbers.
     replace : bool
 
@@ -540,12 +898,18 @@ def empirical_rank_distribution(sampler: Sampler, neg_scores, pos_score: float =
         broken by position, stable).  Sums to 1 for the probability-weighted samplers
         (``M`` for DNS with ``reduction="sum"``).  For DNS(M, N) it estimates
         ``theory.estimators.dns_mn_rank_probabilities(n_neg, M, N, replace=replace)``.
+
+    Examples
+    --------
+    DNS(1, 2) picks the better of two draws: rank 1 of 2 with probability 3/4.
+
+    >>> law = empirical_rank_distribution(dns(1, 2), [0.3, 0.9], n_repeats=4000, seed=0)
+    >>> bool(abs(law[0] - 0.75) < 0.03), float(law.sum())
+    (True, 1.0)
     """
     _check_sampler(sampler)
-    s = np.ascontiguousarray(neg_scores, dtype=np.float64)
-    if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)):
-        raise ValueError("neg_scores must be a non-empty 1-D array of finite numbers")
-    n_repeats = _check_int(n_repeats, "n_repeats", 1)
+    s = check_array(neg_scores, "neg_scores")
+    n_repeats = check_int(n_repeats, "n_repeats", low=1, integral_floats=True)
     if not replace and sampler.n > s.size:
         raise ValueError(f"pool size n = {sampler.n} exceeds n_neg = {s.size} with replace=False")
     order = np.argsort(-s, kind="stable")
@@ -554,6 +918,6 @@ def empirical_rank_distribution(sampler: Sampler, neg_scores, pos_score: float =
     n_chunks = (n_repeats + CHUNK - 1) // CHUNK
     states = states_from_seed(seed, n_chunks)
     acc = np.zeros((n_chunks, s.size))
-    _rank_law_kernel(s, float(pos_score), ranks, sampler.n, bool(replace), *sampler.kernel_args(),
-                     states, n_repeats, CHUNK, acc)
+    _rank_law_kernel(s, float(pos_score), ranks, sampler.n, bool(replace), sampler.kernel,
+                     states, n_repeats, acc)
     return acc.sum(axis=0) / n_repeats
