@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
+from simulations.rng import chunk_states
 from theory import estimators as E
 from training import cli
 from training import sampling as S
@@ -33,7 +34,7 @@ def test_dispatch_runs_the_registered_kernel(sampler):
     out = []
     for call in (S.pool_loss_weights, None):
         scratch = S.new_scratch(sampler.n)
-        state = S.states_from_seed(5, 1)[0]
+        state = chunk_states(5, 1)[0]
         if call is None:
             res = sampler.spec.kernel(sampler.kernel.params, 0.3, scores, state, scratch)
         else:
@@ -50,7 +51,7 @@ def test_dispatch_runs_the_registered_kernel(sampler):
 def test_unknown_kernel_id_gives_nan_not_weights():
     scratch = S.new_scratch(4)
     loss, n_used = S.pool_loss_weights(S.KernelSampler(99, np.zeros(1)), 0.0, np.zeros(4),
-                                       S.states_from_seed(0, 1)[0], scratch)
+                                       chunk_states(0, 1)[0], scratch)
     assert np.isnan(loss) and n_used == 0
 
 

@@ -40,7 +40,7 @@ shared by the trainer, :func:`pool_weights` and :func:`empirical_rank_distributi
 the user's row).  Losses (:func:`bpr_loss_and_grad`, bit-identical to theory.estimators'
 scalar kernels) and softmax weights are theory.estimators' numba kernels.  Randomness: xoshiro256++ from
 :mod:`simulations.rng`, one state per fixed chunk, seeded from a numpy ``SeedSequence``
-(:func:`states_from_seed`, the one place that builds training's xoshiro states);
+(:func:`simulations.rng.chunk_states`, the package's one seeding scheme);
 results do not depend on the number of threads.
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from simulations.rng import as_seed_sequence, branch_seed_sequence, random_bounded
+from simulations.rng import chunk_states, random_bounded
 from theory.estimators import softmax_weights_row
 from theory.validation import check_array, check_choice, check_int, check_real
 from training.loaders import to_interactions
@@ -87,7 +87,6 @@ __all__ = [
     "score_softmax_kernel",
     "softmax_v",
     "softmax_v_kernel",
-    "states_from_seed",
     "top_m_indices",
     "uniform",
     "uniform_kernel",
@@ -751,29 +750,6 @@ def _rank_law_kernel(scores, pos_score, ranks, n, replace, sampler, states, n_re
 # --------------------------------------------------------------------------------------
 # Public helpers
 # --------------------------------------------------------------------------------------
-def states_from_seed(seed, n_states: int, *branch: int) -> np.ndarray:
-    """``n_states`` xoshiro256++ states (uint64[n_states, 4]) from one SeedSequence child.
-
-    The child is ``branch_seed_sequence(as_seed_sequence(seed), *branch)``; its
-    ``generate_state`` stream is cut into 4-word states (one hashing pass for all of them).
-    The one place that builds training's xoshiro states (the trainer, :func:`draw_pools`,
-    :func:`pool_weights` and :func:`empirical_rank_distribution` call it).
-
-    Examples
-    --------
-    >>> states = states_from_seed(7, 3, 2, 0)
-    >>> states.shape, states.dtype
-    ((3, 4), dtype('uint64'))
-    >>> bool(np.array_equal(states_from_seed(7, 2, 2, 0), states[:2]))  # a prefix of the stream
-    True
-    """
-    ss = branch_seed_sequence(as_seed_sequence(seed), *branch) if branch else as_seed_sequence(seed)
-    words = ss.generate_state(4 * max(int(n_states), 1), np.uint64).reshape(-1, 4)
-    zero = ~words.any(axis=1)
-    words[zero, 0] = np.uint64(0x9E3779B97F4A7C15)  # xoshiro's forbidden all-zero state
-    return np.ascontiguousarray(words[: max(int(n_states), 0)] if n_states else words[:0])
-
-
 def _check_sampler(sampler) -> Sampler:
     if not isinstance(sampler, Sampler):
         raise ValueError(f"sampler must be a training.sampling.Sampler, got {type(sampler).__name__}")
@@ -812,7 +788,7 @@ def pool_weights(sampler: Sampler, pos_score: float, pool_scores, seed=0
     s = check_array(pool_scores, "pool_scores")
     n = s.size
     sampler.check_pool(n)
-    state = states_from_seed(seed, 1)[0]
+    state = chunk_states(seed, 1)[0]
     scratch = new_scratch(n)
     loss, n_used = pool_loss_weights(sampler.kernel, float(pos_score), s, state, scratch)
     out = np.zeros(n)
@@ -836,7 +812,7 @@ def draw_pools(users, sampler: Sampler, train, seed=0) -> np.ndarray:
     -------
     ndarray of int64, shape (B, sampler.n)
         Chunks of :data:`PAIR_CHUNK` users draw from their own xoshiro state (the states of
-        ``states_from_seed(seed, n_chunks)``): the same pools for any thread count, and the
+        ``simulations.rng.chunk_states(seed, n_chunks)``): the same pools for any thread count, and the
         same pools as ``training.trainer.batch_loss_and_grad(..., seed=seed)`` draws
         (except for the pick-one DNS variant, whose picks share the streams).
 
@@ -858,7 +834,7 @@ def draw_pools(users, sampler: Sampler, train, seed=0) -> np.ndarray:
     if exclude and users.size and np.any(np.diff(indptr)[users] >= n_items):
         raise ValueError("a user has no negative item (every item is a training positive)")
     n_chunks = (users.size + PAIR_CHUNK - 1) // PAIR_CHUNK
-    states = states_from_seed(seed, n_chunks)
+    states = chunk_states(seed, n_chunks)
     out = np.empty((users.size, sampler.n), np.int64)
     if users.size:
         _draw_pools_kernel(users, n_items, indptr, train.indices.astype(np.int64), exclude,
@@ -916,7 +892,7 @@ def empirical_rank_distribution(sampler: Sampler, neg_scores, pos_score: float =
     ranks = np.empty(s.size, np.int64)
     ranks[order] = np.arange(s.size)
     n_chunks = (n_repeats + CHUNK - 1) // CHUNK
-    states = states_from_seed(seed, n_chunks)
+    states = chunk_states(seed, n_chunks)
     acc = np.zeros((n_chunks, s.size))
     _rank_law_kernel(s, float(pos_score), ranks, sampler.n, bool(replace), sampler.kernel,
                      states, n_repeats, acc)

@@ -55,7 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence
+from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence, chunk_states
 from theory.validation import check_choice, check_int, check_real
 from training import kernels as K
 from training import sampling as S
@@ -243,7 +243,7 @@ def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
     train : sparse matrix, needed when pools are drawn.
     seed : seeds the pools (and the pick-one DNS variant); chunk c of
         :data:`training.kernels.PAIR_CHUNK` pairs uses
-        ``training.sampling.states_from_seed(seed, n_chunks)[c]``.
+        ``simulations.rng.chunk_states(seed, n_chunks)[c]``.
     weight_decay : float >= 0, default 0
         The batch L2 of ``weight_decay_mode="batch"`` (module docstring), added to the
         gradients as the trainer adds it; Adam's weight decay is not part of a batch.
@@ -261,7 +261,7 @@ def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
     U, V = model.embeddings()
     users, pos = _batch_ids(users, pos_items, U.shape[0], V.shape[0])
     n = users.size
-    states = S.states_from_seed(seed, -(-n // K.PAIR_CHUNK))
+    states = chunk_states(seed, -(-n // K.PAIR_CHUNK))
     pool_size, given, indptr, indices = _batch_pools(sampler, users, pools, train, U.shape[0],
                                                      V.shape[0])
     ws = K.Workspace(max(n, 1), pool_size, sampler.n_used(pool_size), U.shape[1], V.shape[0])
@@ -435,7 +435,7 @@ class Trainer:
         order = as_generator(branch_seed_sequence(self.root, _BRANCH_ORDER, epoch)
                              ).permutation(self.n_pairs)
         per_batch = -(-self.batch_size // K.PAIR_CHUNK)
-        states = S.states_from_seed(self.root, self.n_batches * per_batch, _BRANCH_POOLS, epoch)
+        states = chunk_states(self.root, self.n_batches * per_batch, branch=(_BRANCH_POOLS, epoch))
         return order, states, per_batch
 
     def train_batch(self, users, pos, states, lr) -> float:
