@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from simulations.rng import n_chunks as count_chunks
 from training import sampling as S
 
 __all__ = [
@@ -320,7 +321,7 @@ class Workspace:
         self.gu = np.empty((max_pairs, dim))
         self.shift = ITEM_BUCKET_SHIFT
         self.n_buckets = max(1, (n_items + (1 << self.shift) - 1) >> self.shift)
-        n_chunks = -(-max_pairs // PAIR_CHUNK)
+        n_chunks = count_chunks(max_pairs, PAIR_CHUNK)
         self.counts = np.zeros((n_chunks, self.n_buckets), np.int64)
         self.starts = np.zeros((n_chunks, self.n_buckets), np.int64)
         n_entries = n_chunks * PAIR_CHUNK * (n_used_max + 1)
@@ -336,7 +337,7 @@ class Workspace:
 
     def entries(self, n: int) -> ItemEntries:
         """The item-gradient entries of a batch of ``n`` pairs (its chunks' rows)."""
-        n_chunks = -(-n // PAIR_CHUNK)
+        n_chunks = count_chunks(n, PAIR_CHUNK)
         return ItemEntries(self.counts[:n_chunks], self.starts[:n_chunks], self.ent_item,
                            self.ent_user, self.ent_coef, self.shift)
 

@@ -55,6 +55,7 @@ import numpy as np
 from numba import njit, prange
 
 from simulations.rng import chunk_states, random_bounded
+from simulations.rng import n_chunks as count_chunks
 from theory.estimators import softmax_weights_row
 from theory.validation import check_array, check_choice, check_int, check_real
 from training.loaders import to_interactions
@@ -833,7 +834,7 @@ def draw_pools(users, sampler: Sampler, train, seed=0) -> np.ndarray:
     indptr = train.indptr.astype(np.int64)
     if exclude and users.size and np.any(np.diff(indptr)[users] >= n_items):
         raise ValueError("a user has no negative item (every item is a training positive)")
-    n_chunks = (users.size + PAIR_CHUNK - 1) // PAIR_CHUNK
+    n_chunks = count_chunks(users.size, PAIR_CHUNK)
     states = chunk_states(seed, n_chunks)
     out = np.empty((users.size, sampler.n), np.int64)
     if users.size:
@@ -891,7 +892,7 @@ def empirical_rank_distribution(sampler: Sampler, neg_scores, pos_score: float =
     order = np.argsort(-s, kind="stable")
     ranks = np.empty(s.size, np.int64)
     ranks[order] = np.arange(s.size)
-    n_chunks = (n_repeats + CHUNK - 1) // CHUNK
+    n_chunks = count_chunks(n_repeats, CHUNK)
     states = chunk_states(seed, n_chunks)
     acc = np.zeros((n_chunks, s.size))
     _rank_law_kernel(s, float(pos_score), ranks, sampler.n, bool(replace), sampler.kernel,

@@ -55,7 +55,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence, chunk_states
+from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence, chunk_states, n_chunks
 from theory.validation import check_choice, check_int, check_real
 from training import kernels as K
 from training import sampling as S
@@ -261,7 +261,7 @@ def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
     U, V = model.embeddings()
     users, pos = _batch_ids(users, pos_items, U.shape[0], V.shape[0])
     n = users.size
-    states = chunk_states(seed, -(-n // K.PAIR_CHUNK))
+    states = chunk_states(seed, n_chunks(n, K.PAIR_CHUNK))
     pool_size, given, indptr, indices = _batch_pools(sampler, users, pools, train, U.shape[0],
                                                      V.shape[0])
     ws = K.Workspace(max(n, 1), pool_size, sampler.n_used(pool_size), U.shape[1], V.shape[0])
@@ -434,7 +434,7 @@ class Trainer:
         # as_generator(SeedSequence) is Generator(PCG64(SeedSequence)): the same orders.
         order = as_generator(branch_seed_sequence(self.root, _BRANCH_ORDER, epoch)
                              ).permutation(self.n_pairs)
-        per_batch = -(-self.batch_size // K.PAIR_CHUNK)
+        per_batch = n_chunks(self.batch_size, K.PAIR_CHUNK)
         states = chunk_states(self.root, self.n_batches * per_batch, branch=(_BRANCH_POOLS, epoch))
         return order, states, per_batch
 
