@@ -21,10 +21,11 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
+
+from simulations.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parent
 MANIFEST_NAME = "results.json"
@@ -52,18 +53,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "missing"
     return found
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _prepare_out(out: Path, force: bool) -> None:
@@ -118,7 +107,10 @@ def _run_on_dask(selected, args):
             for c in selected]
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, argparse.ArgumentParser]:
+    """The command line, checked: (args, parser)."""
+    from theory.validation import check_int
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="run at the paper's sizes (slow)")
     parser.add_argument("--only", nargs="+", metavar="ID", help="run only these check ids")
@@ -133,67 +125,77 @@ def parse_args(argv=None):
     parser.add_argument("--data", type=Path, metavar="DIR",
                         help="folder holding gowalla.mat (default: $HNSLAB_DATA or ../shared/data)")
     args = parser.parse_args(argv)
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0; got {args.seed}")
+    try:
+        check_int(args.seed, "--seed", low=0)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.data is not None:
         if not args.data.is_dir():
             parser.error(f"--data {args.data} is not a folder")
         if not os.access(args.data, os.R_OK | os.X_OK):
             parser.error(f"--data {args.data} is not readable")
+        # The checks find their data through training.datasets.data_folder(), the one lookup,
+        # which reads $HNSLAB_DATA: --data is passed on through it.
         os.environ["HNSLAB_DATA"] = str(args.data.resolve())
     return args, parser
 
 
-def main(argv=None) -> int:
-    args, parser = parse_args(argv)
-    from checks import CheckResult, all_checks, run_check
+def _print_checks(registry) -> None:
+    """--list: each check's id, paper reference, claim and independent reference."""
+    for c in registry:
+        print(f"{c.id:<8} {c.reference:<24} {c.claim}")
+        print(f"{'':<8} {'':<24} reference: {c.oracle}")
 
-    registry = all_checks()
+
+def _select(registry, only, parser):
+    """The checks named by --only (in that order), or every check; unknown ids are a CLI error."""
+    if not only:
+        return list(registry)
     known = {c.id: c for c in registry}
-    if args.list:
-        for c in registry:
-            print(f"{c.id:<8} {c.reference:<24} {c.claim}")
-            print(f"{'':<8} {'':<24} reference: {c.oracle}")
-        return 0
-    if args.only:
-        unknown = [i for i in args.only if i not in known]
-        if unknown:
-            parser.error(f"--only: unknown check id(s) {', '.join(unknown)}; known: {', '.join(known)}")
-        selected = [known[i] for i in args.only]
-    else:
-        selected = registry
-    _prepare_out(args.out, args.force)
+    unknown = [i for i in only if i not in known]
+    if unknown:
+        parser.error(f"--only: unknown check id(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[i] for i in only]
 
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        tqdm = None
+
+def _run_locally(selected, seed: int, full: bool):
+    """Run the checks one after the other in this process (a progress bar on a terminal)."""
+    from tqdm import tqdm
+
+    from checks import CheckResult, run_check
+
     results = []
-    if args.scheduler:
-        results = _run_on_dask(selected, args)
-    iterator = tqdm(selected, desc="checks", unit="check", file=sys.stderr,
-                    disable=not sys.stderr.isatty()) if tqdm else selected
-    for c in (iterator if not args.scheduler else []):
+    for c in tqdm(selected, desc="checks", unit="check", file=sys.stderr,
+                  disable=not sys.stderr.isatty()):
         start = time.perf_counter()
-        measured, passed = run_check(c, args.seed, args.full)  # a crash is a FAIL
+        measured, passed = run_check(c, seed, full)  # a crash is a FAIL
         results.append(CheckResult(c.id, c.reference, c.claim, measured, passed,
                                    time.perf_counter() - start, c.oracle))
+    return results
 
-    _print_table(results)
+
+def _summary(results) -> tuple[str, int]:
+    """The one-line count of passed, failed and skipped checks, and the number failed."""
     n_failed = sum(r.passed is False for r in results)
     n_skipped = sum(r.passed is None for r in results)
     summary = f"{len(results) - n_failed - n_skipped} passed, {n_failed} failed" + (
         f", {n_skipped} skipped" if n_skipped else "")
-    print(f"\n{summary}")
+    return summary, n_failed
 
-    figures = []
-    if not args.no_figures:
-        from figures.catalog import draw_all
 
-        print("drawing figures ...", file=sys.stderr)
-        figures = draw_all(args.out / "data", args.out / "figures", seed=args.seed)
+def _draw_figures(out: Path, seed: int):
+    """Every figure of the catalog into out/figures, from data cached in out/data."""
+    from figures.catalog import draw_all
+    from figures.style import use_agg_backend
 
-    manifest = {
+    use_agg_backend()  # files only; unless the user chose a backend
+    print("drawing figures ...", file=sys.stderr)
+    return draw_all(out / "data", out / "figures", seed=seed)
+
+
+def _manifest(args, results, figures) -> dict:
+    """results.json: the run's configuration, versions, every check's record and the figures."""
+    return {
         "seed": args.seed,
         "size": "full" if args.full else "reduced",
         "only": args.only,
@@ -202,6 +204,10 @@ def main(argv=None) -> int:
         "checks": [r.__dict__ for r in results],
         "figures": {f.name: [str(p.relative_to(args.out)) for p in paths] for f, paths in figures},
     }
+
+
+def _report(args, manifest: dict, results, summary: str, figures) -> str:
+    """report.md: the header line, the verdict table, the summary and the figures."""
     report = ["# hnslab paper checks", "",
               f"seed {args.seed}, {'full' if args.full else 'reduced'} size, "
               f"git {manifest['git_revision']}, "
@@ -214,8 +220,30 @@ def main(argv=None) -> int:
             png = next(p for p in paths if p.suffix == ".png")
             report += [f"### {figure.name}", "", figure.caption, "",
                        f"![{figure.name}]({png.relative_to(args.out).as_posix()})", ""]
-    _atomic_write(args.out / "report.md", "\n".join(report))
-    _atomic_write(args.out / MANIFEST_NAME, json.dumps(manifest, indent=2))
+    return "\n".join(report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, parser = parse_args(argv)
+    from checks import all_checks
+
+    registry = all_checks()
+    if args.list:
+        _print_checks(registry)
+        return 0
+    selected = _select(registry, args.only, parser)
+    _prepare_out(args.out, args.force)
+    if args.scheduler:
+        results = _run_on_dask(selected, args)
+    else:
+        results = _run_locally(selected, args.seed, args.full)
+    _print_table(results)
+    summary, n_failed = _summary(results)
+    print(f"\n{summary}")
+    figures = [] if args.no_figures else _draw_figures(args.out, args.seed)
+    manifest = _manifest(args, results, figures)
+    atomic_write_text(args.out / "report.md", _report(args, manifest, results, summary, figures))
+    atomic_write_text(args.out / MANIFEST_NAME, json.dumps(manifest, indent=2))
     print(f"report: {args.out / 'report.md'}")
     return 1 if n_failed else 0
 

@@ -1,7 +1,9 @@
 """Figures of the correlation study (paper Fig. 6, and the score models beyond it).
 
 Plotting functions take the DataFrames of :mod:`simulations.correlation` and return a
-matplotlib Figure (Agg backend, seaborn colorblind palette, log-x beta axis, peaks marked):
+matplotlib Figure (seaborn colorblind palette, log-x beta axis, peaks marked), in whatever
+style is in force (:func:`figures.style.theme` in the paper figures; matplotlib's defaults in
+the README figures):
 
 * :func:`plot_topk_correlation`: r(Top-K metric, OPAUC(beta)) against beta, one panel per
   metric, one line per K (paper Fig. 6), optionally with the peak-beta(K) panel;
@@ -9,22 +11,24 @@ matplotlib Figure (Agg backend, seaborn colorblind palette, log-x beta axis, pea
 * :func:`plot_score_model_peaks`: peak beta, peak r and r with AUC against the separation mu
   of score models (a :func:`simulations.correlation.separation_sweep` table).
 
-``python -m figures.correlation [--out docs] [--quick]`` runs the studies and writes
-``fig6_uniform.png`` and ``score_models.png``.
+They are drawn and saved by the figure catalog (:mod:`figures.catalog`): ``python -m figures``
+(with ``--readme`` for the README's ``docs/fig6_uniform.png`` and ``docs/score_models.png``)
+and ``paper_checks.py``.
 """
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
+from figures.style import subplots
+from theory.validation import check_choice
 
-__all__ = ["plot_topk_correlation", "plot_peak_beta_vs_k", "plot_score_model_peaks", "main"]
+__all__ = ["plot_peak_beta_vs_k", "plot_score_model_peaks", "plot_topk_correlation"]
 
 _METRIC_LABEL = {"precision": "Precision@K", "recall": "Recall@K", "ndcg": "NDCG@K",
                  "hit_rate": "Hit rate@K"}
@@ -40,7 +44,8 @@ def _peaks(table):
     return peak_betas(table)
 
 
-def plot_topk_correlation(table, metrics=None, peak_panel=True, title=None):
+def plot_topk_correlation(table: pd.DataFrame, metrics: Sequence[str] | None = None,
+                          peak_panel: bool = True, title: str | None = None) -> Figure:
     """Paper Fig. 6: correlation of each Top-K metric with OPAUC(beta), against beta.
 
     ``table``: a :func:`~simulations.correlation.topk_correlations` table (OPAUC family).
@@ -56,7 +61,7 @@ def plot_topk_correlation(table, metrics=None, peak_panel=True, title=None):
     n_neg = table.attrs.get("n_neg")
     peaks = _peaks(table)
     n_panels = len(metrics) + (1 if peak_panel else 0)
-    fig, axes = plt.subplots(1, n_panels, figsize=(3.4 * n_panels, 3.3), constrained_layout=True)
+    fig, axes = subplots(1, n_panels, figsize=(3.4 * n_panels, 3.3), constrained_layout=True)
     axes = np.atleast_1d(axes)
     for ax, metric in zip(axes, metrics):
         for k in ks:
@@ -88,7 +93,7 @@ def plot_topk_correlation(table, metrics=None, peak_panel=True, title=None):
     return fig
 
 
-def _draw_peak_beta_vs_k(ax, peaks, n_neg):
+def _draw_peak_beta_vs_k(ax: Axes, peaks: pd.DataFrame, n_neg: int | None) -> None:
     markers = dict(zip(["precision", "recall", "ndcg", "hit_rate"], ["s", "o", "^", "D"]))
     palette = dict(zip(["precision", "recall", "ndcg", "hit_rate"],
                        sns.color_palette("colorblind", 8)[4:8]))
@@ -112,7 +117,7 @@ def _draw_peak_beta_vs_k(ax, peaks, n_neg):
     ax.grid(True, which="major", alpha=0.3)
 
 
-def plot_peak_beta_vs_k(peaks, n_neg=None):
+def plot_peak_beta_vs_k(peaks: pd.DataFrame, n_neg: int | None = None) -> Figure:
     """Peak beta against K per metric (log-log), with beta = K / N- dashed.
 
     ``peaks``: a :func:`~simulations.correlation.peak_betas` table, or a correlation table
@@ -121,12 +126,13 @@ def plot_peak_beta_vs_k(peaks, n_neg=None):
     if "peak_beta" not in peaks.columns:
         n_neg = n_neg or peaks.attrs.get("n_neg")
         peaks = _peaks(peaks)
-    fig, ax = plt.subplots(figsize=(4.2, 3.4), constrained_layout=True)
+    fig, ax = subplots(figsize=(4.2, 3.4), constrained_layout=True)
     _draw_peak_beta_vs_k(ax, peaks, n_neg)
     return fig
 
 
-def plot_score_model_peaks(sweep, metric="recall", n_neg=None, min_peak_r=0.3):
+def plot_score_model_peaks(sweep: pd.DataFrame, metric: str = "recall", n_neg: int | None = None,
+                           min_peak_r: float = 0.3) -> Figure:
     """Score models: peak beta, peak r and r with AUC against the separation mu.
 
     ``sweep``: a :func:`~simulations.correlation.separation_sweep` table.  One row of panels
@@ -135,14 +141,13 @@ def plot_score_model_peaks(sweep, metric="recall", n_neg=None, min_peak_r=0.3):
     beta whose peak r is below ``min_peak_r`` is not drawn: the Top-K metric is then nearly
     constant across rankings and its "best beta" is noise.
     """
+    check_choice(metric, "metric", dict.fromkeys(sweep.metric))  # the metrics of the table
     data = sweep[sweep.metric == metric]
-    if data.empty:
-        raise ValueError(f"metric {metric!r} is not in the sweep table")
     rows = list(dict.fromkeys(zip(data.model, data.spread)))
     ks = sorted(data.k.unique())
     colors = _k_colors(ks)
-    fig, axes = plt.subplots(len(rows), 3, figsize=(10.5, 2.35 * len(rows) + 0.5), sharex=True,
-                             constrained_layout=True, squeeze=False)
+    fig, axes = subplots(len(rows), 3, figsize=(10.5, 2.35 * len(rows) + 0.5), sharex=True,
+                         constrained_layout=True, squeeze=False)
     names = {"binormal": "binormal N(mu,1) vs N(0,1)", "student_t": "Student-t (df 3), shift mu",
              "mixture": "binormal + 10% hard negatives ~ N(mu,1)"}
     for row, (model, spread) in zip(axes, rows):
@@ -175,53 +180,3 @@ def plot_score_model_peaks(sweep, metric="recall", n_neg=None, min_peak_r=0.3):
         ax.set_xlabel("separation mu")
     fig.suptitle(f"{_METRIC_LABEL.get(metric, metric)} vs OPAUC($\\beta$) under score models", fontsize=10)
     return fig
-
-
-def save_png(fig, path, dpi=100):
-    """Save ``fig`` as a PNG quantised to a 256-colour palette (small files for the README)."""
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    buffer.seek(0)
-    with Image.open(buffer) as image:
-        image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-            path, optimize=True)
-
-
-def main(argv=None):
-    """Run the studies and write fig6_uniform.png and score_models.png (README figures)."""
-    from simulations.correlation import default_betas, separation_sweep, topk_correlations
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs"))
-    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    n_uniform, n_score = (5_000, 2_000) if args.quick else (100_000, 20_000)
-    mus = np.arange(0.0, 3.01, 0.5 if args.quick else 0.25)
-
-    table = topk_correlations(200, 800, n_uniform, [5, 10, 20, 50, 100], default_betas(800, 41),
-                              seed=args.seed)
-    fig = plot_topk_correlation(table)
-    save_png(fig, out / "fig6_uniform.png", dpi=100)
-    plt.close(fig)
-
-    sweep = separation_sweep(mus, n_rankings=n_score, seed=args.seed)
-    spread = separation_sweep(mus, models=("binormal",), spread=1.0, n_rankings=n_score,
-                              seed=args.seed)
-    import pandas as pd
-
-    both = pd.concat([sweep, spread], ignore_index=True)
-    fig = plot_score_model_peaks(both, metric="recall", n_neg=800)
-    save_png(fig, out / "score_models.png", dpi=90)
-    plt.close(fig)
-    return table, both
-
-
-if __name__ == "__main__":
-    main()

@@ -8,22 +8,33 @@ and redraw without recomputing.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from training import sampling as S
 from simulations.correlation import separation_sweep, topk_correlations
-from training.hardness import hardness_sweep
 from theory.bounds import topk_bounds
 from theory.estimators import dns_mn_rank_probabilities, kl_dro, pair_losses, softmax_v_tau
 from theory.metrics import auc, opauc, recall_at_k, roc_points
+from training import sampling as S
+from training.hardness import hardness_sweep
 
-__all__ = ["roc_example", "equal_auc_pair", "theorem3_envelope", "tau_vs_lambda", "dns_sampling_laws",
-           "sampling_laws", "fig6_correlations", "score_model_peaks", "hardness_vs_k"]
+__all__ = [
+    "dns_sampling_laws",
+    "equal_auc_pair",
+    "fig6_correlations",
+    "hardness_vs_k",
+    "roc_example",
+    "sampling_laws",
+    "score_model_peaks",
+    "tau_vs_lambda",
+    "theorem3_envelope",
+]
 
 
-def roc_example(n_pos: int = 30, n_neg: int = 90, separation: float = 1.2, seed=0) -> pd.DataFrame:
+def roc_example(n_pos: int = 30, n_neg: int = 90, separation: float = 1.2,
+                seed: int = 0) -> pd.DataFrame:
     """ROC vertices of one binormal ranking (paper Fig. 2): columns fpr, tpr, auc."""
     rng = np.random.default_rng(seed)
     scores = np.concatenate([rng.normal(separation, 1.0, n_pos), rng.normal(0.0, 1.0, n_neg)])
@@ -33,7 +44,7 @@ def roc_example(n_pos: int = 30, n_neg: int = 90, separation: float = 1.2, seed=
 
 
 def equal_auc_pair(n_pos: int = 6, n_neg: int = 20, beta: float = 0.2, n_candidates: int = 4000,
-                   seed=0) -> pd.DataFrame:
+                   seed: int = 0) -> pd.DataFrame:
     """Two rankings with the same AUC and the most different OPAUC(beta) (paper Fig. 3).
 
     Draws ``n_candidates`` random rankings, groups them by AUC, and keeps the pair within a
@@ -96,7 +107,8 @@ def theorem3_envelope(n_pos: int = 6, n_neg: int = 8, k: int = 3) -> pd.DataFram
     return out
 
 
-def tau_vs_lambda(rhos=None, n_neg: int = 200, n_contexts: int = 20, seed=0) -> pd.DataFrame:
+def tau_vs_lambda(rhos: Sequence[float] | None = None, n_neg: int = 200, n_contexts: int = 20,
+                  seed: int = 0) -> pd.DataFrame:
     """Eq. 25's tau against the exact KL-DRO lambda over rho (Theorem 2).
 
     Losses are BPR losses of one positive against Gaussian negative scores, one context per
@@ -115,7 +127,9 @@ def tau_vs_lambda(rhos=None, n_neg: int = 200, n_contexts: int = 20, seed=0) -> 
     return pd.DataFrame.from_records(records)
 
 
-def dns_sampling_laws(n_neg: int = 1000, settings=((1, 10), (5, 10), (5, 50), (5, 200), (20, 200)),
+def dns_sampling_laws(n_neg: int = 1000,
+                      settings: Sequence[tuple[int, int]] = ((1, 10), (5, 10), (5, 50), (5, 200),
+                                                            (20, 200)),
                       replace: bool = True) -> pd.DataFrame:
     """Exact cumulative sampling law of DNS(M,N) over negative ranks (paper Fig. 7).
 
@@ -130,9 +144,10 @@ def dns_sampling_laws(n_neg: int = 1000, settings=((1, 10), (5, 10), (5, 50), (5
     return pd.concat(frames, ignore_index=True)
 
 
-def sampling_laws(n_neg: int = 1000, dns_settings=((1, 200), (5, 200), (20, 200), (5, 50)),
-                  rhos=(0.01, 0.1, 1.0, 10.0, 100.0), n: int = 200, pos_score: float = 1.0,
-                  n_repeats: int = 20_000, seed=0) -> pd.DataFrame:
+def sampling_laws(n_neg: int = 1000,
+                  dns_settings: Sequence[tuple[int, int]] = ((1, 200), (5, 200), (20, 200), (5, 50)),
+                  rhos: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0), n: int = 200,
+                  pos_score: float = 1.0, n_repeats: int = 20_000, seed: int = 0) -> pd.DataFrame:
     """Paper Fig. 7: how much each sampler draws from each negative rank.
 
     DNS(M, N): the exact law (theory) and the sampler's Monte Carlo law
@@ -168,7 +183,7 @@ def sampling_laws(n_neg: int = 1000, dns_settings=((1, 200), (5, 200), (20, 200)
 
 
 def fig6_correlations(n_pos: int = 200, n_neg: int = 800, n_rankings: int = 20_000,
-                      ks=(5, 10, 20, 50, 100), seed=0) -> pd.DataFrame:
+                      ks: Sequence[int] = (5, 10, 20, 50, 100), seed: int = 0) -> pd.DataFrame:
     """Paper Fig. 6: Pearson r of Top-K metrics with OPAUC(beta) over uniform rankings.
 
     The table of :func:`simulations.correlation.topk_correlations` with its configuration
@@ -178,13 +193,23 @@ def fig6_correlations(n_pos: int = 200, n_neg: int = 800, n_rankings: int = 20_0
     return table.assign(n_pos=n_pos, n_neg=n_neg, n_rankings=n_rankings)
 
 
-def score_model_peaks(mus=(0.0, 0.5, 1.0, 1.5, 2.0, 3.0), n_rankings: int = 5_000, seed=0) -> pd.DataFrame:
-    """Beyond the paper: peak beta and peak r against the separation mu of score models."""
+def score_model_peaks(mus: Sequence[float] = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0),
+                      n_rankings: int = 5_000, seed: int = 0, spread: float = 0.0) -> pd.DataFrame:
+    """Beyond the paper: peak beta and peak r against the separation mu of score models.
+
+    The :func:`simulations.correlation.separation_sweep` table of the binormal, Student-t and
+    mixture models; with ``spread > 0`` followed by the binormal model with mu drawn per
+    ranking from U[(1 - spread) mu, (1 + spread) mu] (the README figure's last row).
+    """
     sweep = separation_sweep(mus, n_rankings=n_rankings, seed=seed)
+    if spread:
+        varied = separation_sweep(mus, models=("binormal",), spread=spread,
+                                  n_rankings=n_rankings, seed=seed)
+        sweep = pd.concat([sweep, varied], ignore_index=True)
     return sweep.assign(n_neg=800)
 
 
-def hardness_vs_k(seed=0, n_users: int = 600, n_items: int = 400) -> pd.DataFrame:
+def hardness_vs_k(seed: int = 0, n_users: int = 600, n_items: int = 400) -> pd.DataFrame:
     """Paper Figs. 8-11 on planted data: Recall/NDCG at K = 5, 20, 50 of MF trained over
     grids of M, N (DNS) and rho (Softmax-v); :func:`training.hardness.hardness_sweep`."""
     return hardness_sweep(int(seed), ks=(5, 20, 50), n_users=n_users, n_items=n_items)

@@ -1,31 +1,33 @@
 """Paper Figs. 8-11: the best sampler hardness against K (Guideline 2), from training."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from figures.style import apply_style, palette
+from figures.style import palette, subplots, themed
 
 _TITLES = {"M": "DNS(M, N=50): harder = smaller M", "N": "DNS(M=5, N): harder = larger N",
            "rho": "Softmax-v(ρ, N=50): harder = larger ρ"}
 _AXES = {"M": "M (top M of the pool)", "N": "N (pool size)", "rho": "ρ (KL radius)"}
 
 
-def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall", titles=None, suptitle=None):
+@themed
+def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall",
+                       titles: dict[str, str] | None = None,
+                       suptitle: str | None = None) -> Figure:
     """Rows: in-sample (training interactions) and held-out; columns: the M, N and rho
     grids.  Each line is one K: the metric relative to its best over the grid, the best
     value starred.  ``data`` has the columns of
     :func:`training.hardness.hardness_sweep` (any subset of grids and splits);
     ``titles`` maps a grid to its panel title."""
     titles = dict(_TITLES, **(titles or {}))
-    apply_style()
     grids = [g for g in ("M", "N", "rho") if g in set(data["grid"])]
     splits = [s for s in ("train", "held-out") if s in set(data["split"])]
     ks = sorted(set(data["k"]))
     colors = palette(len(ks))
-    fig, axes = plt.subplots(len(splits), len(grids), figsize=(5 * len(grids), 4.2 * len(splits)),
-                             squeeze=False, sharey="row")
+    fig, axes = subplots(len(splits), len(grids), figsize=(5 * len(grids), 4.2 * len(splits)),
+                         squeeze=False, sharey="row")
     for r, split in enumerate(splits):
         for c, grid in enumerate(grids):
             ax = axes[r, c]

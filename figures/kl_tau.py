@@ -1,17 +1,19 @@
 """Theorem 2, Eq. 25: the Softmax-v temperature tau against the exact KL-DRO lambda."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from figures.style import apply_style, palette
+from figures.style import palette, subplots, themed
 
 
-def plot_tau_vs_lambda(data: pd.DataFrame):
-    apply_style()
+@themed
+def plot_tau_vs_lambda(data: pd.DataFrame) -> Figure:
+    """Eq. 25's tau over the exact KL-DRO lambda against rho, one line per context and
+    their median (a :func:`figures.data.tau_vs_lambda` table)."""
     colors = palette(2)
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = subplots(figsize=(6.5, 5))
     finite = data[np.isfinite(data["ratio"])]
     for _, part in finite.groupby("context"):
         ax.plot(part["rho"], part["ratio"], color=colors[0], alpha=0.25, lw=1)

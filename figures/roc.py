@@ -1,11 +1,11 @@
 """Paper Figs. 2 and 3: AUC versus OPAUC(beta) on the ROC curve."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from figures.style import apply_style, palette
+from figures.style import palette, subplots, themed
 
 
 def _clip_curve(fpr, tpr, beta):
@@ -14,12 +14,12 @@ def _clip_curve(fpr, tpr, beta):
     return np.append(fpr[:cut], beta), np.append(tpr[:cut], np.interp(beta, fpr, tpr))
 
 
-def plot_roc_opauc(data: pd.DataFrame, beta: float = 0.2):
+@themed
+def plot_roc_opauc(data: pd.DataFrame, beta: float = 0.2) -> Figure:
     """Fig. 2: one ROC curve; the AUC region and the OPAUC(beta) region shaded."""
-    apply_style()
     colors = palette(3)
     fpr, tpr = data["fpr"].to_numpy(), data["tpr"].to_numpy()
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = subplots(figsize=(6, 5.5))
     ax.fill_between(fpr, tpr, color=colors[0], alpha=0.18, step=None,
                     label=f"AUC = {data['auc'].iloc[0]:.3f}")
     xs, ys = _clip_curve(fpr, tpr, beta)
@@ -34,12 +34,12 @@ def plot_roc_opauc(data: pd.DataFrame, beta: float = 0.2):
     return fig
 
 
-def plot_equal_auc(data: pd.DataFrame):
+@themed
+def plot_equal_auc(data: pd.DataFrame) -> Figure:
     """Fig. 3: two rankings with equal AUC but different OPAUC(beta)."""
-    apply_style()
     colors = palette(2)
     beta = float(data["beta"].iloc[0])
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = subplots(figsize=(6, 5.5))
     for color, (name, part) in zip(colors, data.groupby("ranking", sort=True)):
         fpr, tpr = part["fpr"].to_numpy(), part["tpr"].to_numpy()
         xs, ys = _clip_curve(fpr, tpr, beta)

@@ -1,17 +1,17 @@
 """Paper Fig. 7: cumulative sampling probability over negatives sorted by score."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
-from figures.style import apply_style, palette
+from figures.style import palette, subplots, themed
 
 
-def plot_sampling_laws(data: pd.DataFrame):
+@themed
+def plot_sampling_laws(data: pd.DataFrame) -> Figure:
     """Left: DNS(M,N), exact law (lines) and the sampler's Monte Carlo law (dots);
     right: Softmax-v(rho, N), Monte Carlo.  Harder samplers rise faster."""
-    apply_style()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(12, 5), sharey=True)
     for ax, family in zip(axes, ("DNS", "Softmax-v")):
         part = data[data["family"] == family]
         labels = list(dict.fromkeys(part["label"]))

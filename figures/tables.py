@@ -38,7 +38,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.results import RESULTS_DIR, atomic_write_text, read_results
+from simulations.files import atomic_write_text
+from training.results import RESULTS_DIR, read_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -306,7 +307,7 @@ def update_readme(readme: str | os.PathLike = README,
     return changed
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m figures.tables",
                                      description="Regenerate README.md's result tables from results/.")
     parser.add_argument("--check", action="store_true",

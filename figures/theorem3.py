@@ -1,19 +1,21 @@
 """Theorem 3: Recall@K against OPAUC(K/N-) over every ranking of a small case, with Eqs. 19-20."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
-from figures.style import apply_style, palette
+from figures.style import palette, subplots, themed
 
 
-def plot_theorem3_envelope(data: pd.DataFrame):
-    apply_style()
+@themed
+def plot_theorem3_envelope(data: pd.DataFrame) -> Figure:
+    """Each attainable (OPAUC(K/N-), Recall@K) pair, sized by how many rankings reach it,
+    between the step bounds of Eqs. 19-20 (a :func:`figures.data.theorem3_envelope` table)."""
     colors = palette(3)
     points = data[data["kind"] == "ranking"]
     bound = data[data["kind"] == "bound"].sort_values("opauc")
     n_pos, n_neg, k = (int(data[c].iloc[0]) for c in ("n_pos", "n_neg", "k"))
-    fig, ax = plt.subplots(figsize=(6.5, 5))
+    fig, ax = subplots(figsize=(6.5, 5))
     sizes = 20 + 200 * points["count"] / points["count"].max()
     ax.scatter(points["opauc"], points["recall"], s=sizes, color=colors[0], alpha=0.7,
                label="rankings (size = how many)", zorder=3)

@@ -4,19 +4,8 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="1. Ranking metrics on one ranking")
 
 with app.setup:
-    import sys
-    from pathlib import Path
-
-    try:
-        _here = str(Path(__file__).resolve().parent)
-    except NameError:  # exported to Jupyter (marimo export ipynb): the notebook's folder
-        _here = str(Path.cwd())
-    if _here not in sys.path:  # the display helpers live next to the lessons
-        sys.path.insert(0, _here)
-
-    import _lesson as L
+    import _lesson as L  # display helpers beside the lesson (marimo puts its folder on sys.path)
     import marimo as mo
-    import numba
     import numpy as np
 
     from figures.data import equal_auc_pair
@@ -30,9 +19,7 @@ with app.setup:
         roc_points,
     )
 
-    # One ranking at a time: hnslab's parallel kernels would wait for a second thread on
-    # every call (a time slice on a busy machine); one thread keeps a redraw short.
-    numba.set_num_threads(1)
+    L.one_numba_thread()
 
 
 @app.cell(hide_code=True)
@@ -168,8 +155,7 @@ def _(beta, k, labels, numbers, topk_numbers, topk_problem):
             (f"NDCG@{k}", L.fmt(topk_numbers["ndcg"]),
              "positions discounted by 1/log2(p + 1), over the ideal"),
         ]
-    mo.vstack([L.show(_fig), mo.md(L.table(_rows)),
-               L.problem(topk_problem) if topk_problem else mo.md("")])
+    L.figure_with_table(_fig, _rows, below=[L.problem(topk_problem) if topk_problem else mo.md("")])
     return
 
 
@@ -208,7 +194,7 @@ def _(beta, fig3_pair):
     _axes["roc"].legend(loc="lower right", fontsize=8)
     _rows = [(f"ranking {_name}", L.fmt(_v["auc"]), L.fmt(_v["opauc_raw"]))
              for _name, _v in fig3_numbers.items()]
-    mo.vstack([L.show(_fig), mo.md(L.table(_rows, header=("", "AUC", f"OPAUC({beta:.2f}), raw")))])
+    L.figure_with_table(_fig, _rows, header=("", "AUC", f"OPAUC({beta:.2f}), raw"))
     return (fig3_numbers,)
 
 

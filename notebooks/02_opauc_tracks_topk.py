@@ -4,19 +4,8 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="2. OPAUC tracks Top-K")
 
 with app.setup:
-    import sys
-    from pathlib import Path
-
-    try:
-        _here = str(Path(__file__).resolve().parent)
-    except NameError:  # exported to Jupyter (marimo export ipynb): the notebook's folder
-        _here = str(Path.cwd())
-    if _here not in sys.path:  # the display helpers live next to the lessons
-        sys.path.insert(0, _here)
-
-    import _lesson as L
+    import _lesson as L  # display helpers beside the lesson (marimo puts its folder on sys.path)
     import marimo as mo
-    import numpy as np
 
     from simulations.correlation import peak_betas, topk_correlations
     from simulations.rankings import get_model
@@ -126,10 +115,8 @@ def _(exact_auc_r, k, n_neg, peaks, table):
         _note = (f"Exact correlation of Recall@{k} with AUC for uniformly random rankings: "
                  f"**{L.fmt(exact_auc_r, 3)}** (simulated: "
                  f"{L.fmt(peaks.loc[peaks['metric'] == 'recall', 'r_auc'].iloc[0], 3)}).")
-    mo.vstack([L.show(_fig),
-               mo.md(L.table(_rows, header=("metric", "peak β", "peak β / (K/N−)", "peak r",
-                                            "r with AUC"))),
-               mo.md(_note)])
+    L.figure_with_table(_fig, _rows, header=("metric", "peak β", "peak β / (K/N−)", "peak r",
+                                             "r with AUC"), below=[mo.md(_note)])
     return
 
 

@@ -4,27 +4,14 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="3. Top-K bounds from OPAUC")
 
 with app.setup:
-    import sys
-    from pathlib import Path
-
-    try:
-        _here = str(Path(__file__).resolve().parent)
-    except NameError:  # exported to Jupyter (marimo export ipynb): the notebook's folder
-        _here = str(Path.cwd())
-    if _here not in sys.path:  # the display helpers live next to the lessons
-        sys.path.insert(0, _here)
-
-    import _lesson as L
+    import _lesson as L  # display helpers beside the lesson (marimo puts its folder on sys.path)
     import marimo as mo
-    import numba
     import numpy as np
 
     from figures.data import theorem3_envelope
     from theory.bounds import extremal_rankings, topk_bounds
 
-    # One ranking at a time: hnslab's parallel kernels would wait for a second thread on
-    # every call (a time slice on a busy machine); one thread keeps a redraw short.
-    numba.set_num_threads(1)
+    L.one_numba_thread()
 
 
 @app.cell(hide_code=True)
@@ -121,7 +108,7 @@ def _(bounds, envelope, k, n_neg, n_pos, picked, points, reached, tight):
          f"[{L.fmt(reached[0])}, {L.fmt(reached[1])}]" if reached else "no ranking has this OPAUC",
          "min and max Recall@K among the dots above"),
     ]
-    mo.vstack([L.show(_fig), mo.md(L.table(_rows))])
+    L.figure_with_table(_fig, _rows)
     return
 
 

@@ -4,19 +4,8 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="4. DNS is OPAUC")
 
 with app.setup:
-    import sys
-    from pathlib import Path
-
-    try:
-        _here = str(Path(__file__).resolve().parent)
-    except NameError:  # exported to Jupyter (marimo export ipynb): the notebook's folder
-        _here = str(Path.cwd())
-    if _here not in sys.path:  # the display helpers live next to the lessons
-        sys.path.insert(0, _here)
-
-    import _lesson as L
+    import _lesson as L  # display helpers beside the lesson (marimo puts its folder on sys.path)
     import marimo as mo
-    import numba
     import numpy as np
 
     from theory.estimators import (
@@ -30,9 +19,7 @@ with app.setup:
     )
     from training.sampling import dns, empirical_rank_distribution
 
-    # One ranking at a time: hnslab's parallel kernels would wait for a second thread on
-    # every call (a time slice on a busy machine); one thread keeps a redraw short.
-    numba.set_num_threads(1)
+    L.one_numba_thread()
 
 
 @app.cell(hide_code=True)
@@ -120,7 +107,7 @@ def _(beta, cvar_value, dns_loss, eta, losses, m, n_neg, surrogate):
         ("largest difference", f"{max(abs(dns_loss - surrogate), abs(dns_loss - cvar_value)):.1e}",
          "rounding only"),
     ]
-    mo.vstack([L.show(_fig), mo.md(L.table(_rows))])
+    L.figure_with_table(_fig, _rows)
     return
 
 
@@ -171,7 +158,7 @@ def _(dns_mn_loss, law_exact, law_opauc, law_sampled, m, n_neg, pool, surrogate_
         ("largest gap exact vs sampled cumulative law",
          f"{np.abs(np.cumsum(law_exact) - np.cumsum(law_sampled)).max():.3f}", "Monte Carlo noise"),
     ]
-    mo.vstack([L.show(_fig), mo.md(L.table(_rows))])
+    L.figure_with_table(_fig, _rows)
     return
 
 

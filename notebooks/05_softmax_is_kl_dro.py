@@ -4,21 +4,10 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="5. Softmax sampling is KL-DRO")
 
 with app.setup:
-    import sys
-    from pathlib import Path
-
-    try:
-        _here = str(Path(__file__).resolve().parent)
-    except NameError:  # exported to Jupyter (marimo export ipynb): the notebook's folder
-        _here = str(Path.cwd())
-    if _here not in sys.path:  # the display helpers live next to the lessons
-        sys.path.insert(0, _here)
-
     import math
 
-    import _lesson as L
+    import _lesson as L  # display helpers beside the lesson (marimo puts its folder on sys.path)
     import marimo as mo
-    import numba
     import numpy as np
 
     from theory.estimators import (
@@ -34,9 +23,7 @@ with app.setup:
     #: The rho slider's stops: log-spaced, as in the paper's grid {0.01, 0.1, 1, 10, 100}.
     RHO_STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0]
 
-    # One ranking at a time: hnslab's parallel kernels would wait for a second thread on
-    # every call (a time slice on a busy machine); one thread keeps a redraw short.
-    numba.set_num_threads(1)
+    L.one_numba_thread()
 
 
 @app.cell(hide_code=True)
@@ -140,7 +127,7 @@ def _(cvar_beta, cvar_value, cvar_w, kl_value, kl_weights, lam, losses, n, rho,
         ("exact λ / Softmax-v τ", f"{lam:.4g} / {tau:.4g}",
          "τ → λ as ρ → 0 (Eq. 24 expansion)"),
     ]
-    mo.vstack([L.show(_fig), mo.md(L.table(_rows))])
+    L.figure_with_table(_fig, _rows)
     return
 
 

@@ -4,25 +4,14 @@ __generated_with = "0.25.2"
 app = marimo.App(width="medium", app_title="6. Train with hard negatives")
 
 with app.setup:
-    import sys
-    from pathlib import Path
-
-    try:
-        _here = str(Path(__file__).resolve().parent)
-    except NameError:  # exported to Jupyter (marimo export ipynb): the notebook's folder
-        _here = str(Path.cwd())
-    if _here not in sys.path:  # the display helpers live next to the lessons
-        sys.path.insert(0, _here)
-
     import time
 
-    import _lesson as L
+    import _lesson as L  # display helpers beside the lesson (marimo puts its folder on sys.path)
     import marimo as mo
     import numpy as np
 
     from training import sampling as S
     from training.hardness import TRAIN_OPTIONS, planted_split
-
     from training.trainer import train_model
 
     #: Planted data small enough to train live (600 users x 400 items, 80/20 split per user).
@@ -157,9 +146,8 @@ def _(k, results):
     _rows = [(f"{_name}: {_s.label()}", L.fmt(_r.metrics[f"recall@{k}"]),
               L.fmt(_r.metrics[f"ndcg@{k}"]), f"{_secs:.1f} s")
              for _name, (_s, _r, _secs) in results.items()]
-    mo.vstack([L.show(_fig),
-               mo.md(L.table(_rows, header=("sampler", f"Recall@{k}", f"NDCG@{k}",
-                                            "training + evaluation time")))])
+    L.figure_with_table(_fig, _rows, header=("sampler", f"Recall@{k}", f"NDCG@{k}",
+                                             "training + evaluation time"))
     return (curves,)
 
 

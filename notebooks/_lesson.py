@@ -9,14 +9,11 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # the notebooks render figures to SVG images; no display needed
-
 import marimo as mo
-import matplotlib.pyplot as plt
+import matplotlib.colors
 import numpy as np
 from matplotlib.collections import PatchCollection
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 #: Colours of positives and negatives (seaborn's colorblind palette: blue and grey).
@@ -30,6 +27,18 @@ COMPILING = ("Computing... the first run after installing compiles hnslab's numb
              "(up to a minute); later runs take a fraction of a second.")
 
 DIGITS = 4
+
+
+def one_numba_thread() -> None:
+    """Run hnslab's numba kernels on one thread in this lesson.
+
+    A lesson evaluates one small ranking at a time: the parallel kernels would wait for a
+    second thread on every call (a time slice on a busy machine); one thread keeps a redraw
+    short.  Called from the lessons' setup cell.
+    """
+    import numba
+
+    numba.set_num_threads(1)
 
 
 def fmt(value, digits: int = DIGITS) -> str:
@@ -98,28 +107,36 @@ def table(rows, header=("quantity", "value", "meaning")) -> str:
     return "\n".join(lines)
 
 
+def figure_with_table(fig, rows, header=("quantity", "value", "meaning"), below=()):
+    """A lesson's usual output: the figure (:func:`show`), the table of its numbers
+    (:func:`table`), then the outputs in ``below``."""
+    return mo.vstack([show(fig), mo.md(table(rows, header)), *below])
+
+
 def figure(width: float = 6.0, height: float = 3.0, ncols: int = 1, nrows: int = 1, **kwargs):
-    """A new figure with ``nrows`` x ``ncols`` axes (constrained layout)."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
-    return fig, axes
+    """A new figure with ``nrows`` x ``ncols`` axes (constrained layout).
+
+    A plain matplotlib Figure, not a pyplot one: the lessons render it to an image themselves
+    (:func:`show`), so no backend is chosen and nothing stays registered with pyplot.
+    """
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def mosaic(layout, width: float = 6.0, height: float = 3.0, **kwargs):
-    """A new figure from ``plt.subplot_mosaic(layout)`` (constrained layout): (fig, axes dict)."""
-    fig, axes = plt.subplot_mosaic(layout, figsize=(width, height), layout="constrained",
-                                   **kwargs)
-    return fig, axes
+    """A new figure from ``Figure.subplot_mosaic(layout)`` (constrained layout): (fig, axes dict)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    return fig, fig.subplot_mosaic(layout, **kwargs)
 
 
 def show(fig):
-    """Render a figure to an SVG image now and free it (marimo keeps the image, not the figure).
+    """Render a figure to an SVG image now (marimo keeps the image, not the figure).
 
     One draw, without marimo's ``bbox_inches="tight"`` second pass: the figures use constrained
     layout, so nothing is cut off, and a slider's redraw costs half as much.
     """
     buf = io.BytesIO()
     fig.savefig(buf, format="svg")
-    plt.close(fig)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return mo.Html(f'<img src="data:image/svg+xml;base64,{data}" style="max-width: 100%" '
                    f'alt="figure"/>')

@@ -1,8 +1,8 @@
 """The main job end to end: verdict table, report, manifest, figures, and its CLI errors."""
 import json
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,6 +39,8 @@ def test_default_run_passes_and_writes_report_and_every_figure(tmp_path):
         assert c.oracle and f"| {c.oracle.replace('|', chr(92) + '|')} |" in row
     assert ", 0 failed" in report
     assert manifest["versions"]["numpy"] != "missing" and manifest["git_revision"]
+    # Every file is written through a temporary file and a rename: none is left behind.
+    assert not list(out.rglob(".*"))
     # A second run into the same folder is allowed (it is our own output).
     assert run("--out", str(out), "--only", "M1", "--no-figures").returncode == 0
 
@@ -63,15 +65,14 @@ def test_a_failing_check_gives_exit_status_1(tmp_path, monkeypatch):
     import checks
     import paper_checks
 
-    @checks.check("ZZ-fail", "test", "a claim that fails")
-    def _fails(seed, full):
+    def fails(seed, full):
         return "measured nothing", False
 
-    try:
-        monkeypatch.setattr(sys, "argv", ["paper_checks.py"])
-        code = paper_checks.main(["--only", "ZZ-fail", "--no-figures", "--out", str(tmp_path)])
-    finally:
-        checks._REGISTRY.pop("ZZ-fail")
+    # A registry of one failing check (checks.Check is public; the real registry is untouched).
+    failing = checks.Check("ZZ-fail", "test", "a claim that fails", fails, oracle="none")
+    monkeypatch.setattr(checks, "all_checks", lambda: [failing])
+    monkeypatch.setattr(sys, "argv", ["paper_checks.py"])
+    code = paper_checks.main(["--only", "ZZ-fail", "--no-figures", "--out", str(tmp_path)])
     assert code == 1
     assert "FAIL" in (tmp_path / "report.md").read_text()
 
@@ -111,9 +112,12 @@ def test_dask_scheduler_gives_the_local_table(tmp_path):
         remote = run("--only", *ids, "--no-figures", "--out", str(tmp_path / "dask"),
                      "--scheduler", cluster.scheduler_address)
     assert remote.returncode == 0, remote.stderr
-    strip = lambda m: [{k: c[k] for k in ("id", "measured", "passed")} for c in m["checks"]]
     a = json.loads((tmp_path / "local" / "results.json").read_text())
     b = json.loads((tmp_path / "dask" / "results.json").read_text())
+
+    def strip(m):
+        return [{k: c[k] for k in ("id", "measured", "passed")} for c in m["checks"]]
+
     assert strip(a) == strip(b)
 
 
