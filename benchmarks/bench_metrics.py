@@ -9,8 +9,9 @@ Workload (issue "Foundation"): 10,000 rankings x 1,000 items (100 positives each
   reported per ranking, since the full loop takes minutes);
 - np.sort of the same score matrix (the floor: ranking needs a sort).
 
-Times are medians over repeats, the methods taking turns within each round; the numba JIT compile time is measured apart, in a fresh
-process with an empty cache.  Usage: ``python benchmarks/bench_metrics.py [--repeats 7]``.
+Times are medians over repeats, the methods taking turns within each round; the numba JIT
+compile time is measured apart, in a fresh process with an empty cache.
+Usage: ``python benchmarks/bench_metrics.py [--repeats 7]``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from theory.metrics import discount_table, normalize_opauc, ranking_metrics  # noqa: E402
+from theory.metrics import discount_table, normalize_opauc, ranking_metrics
 
 N_LISTS, N_ITEMS, N_POS = 10_000, 1_000, 100
 BETAS = np.geomspace(1e-3, 1.0, 64)

@@ -30,7 +30,6 @@ from training.loaders import (
 from training.planted import PlantedData, planted_dataset
 from training.split import Split, n_train_items, split_per_user
 
-
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------

@@ -233,7 +233,7 @@ def test_silent_server_times_out_instead_of_hanging(env, tiny_gowalla, monkeypat
         def attempt():
             try:
                 resolve("gowalla")
-            except Exception as exc:  # noqa: BLE001 - checked below
+            except Exception as exc:
                 outcome.append(exc)
 
         # In a thread, so that a missing timeout fails the test instead of hanging it.
@@ -317,7 +317,7 @@ def test_paths_load_like_the_trainer_always_did(env, tmp_path):
     train, test = load_dataset(mat, seed=1)
     np.testing.assert_array_equal(train.toarray(), split_per_user(GOWALLA, 0.8, 1).train.toarray())
     write(tmp_path / "lonely" / "train.txt", YELP_TRAIN.encode())
-    with pytest.raises(FileNotFoundError, match="needs test.txt beside it"):
+    with pytest.raises(FileNotFoundError, match=r"needs test\.txt beside it"):
         load_dataset(tmp_path / "lonely")
 
 
