@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import ndcg_score, roc_auc_score, roc_curve
 
+from checks import oracles
 from theory import metrics as M
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -102,32 +103,9 @@ def sk_roc(y, s):
     return fpr, tpr
 
 
-def clipped_roc_area(fpr, tpr, beta, lo=0.0, hi=1.0):
-    """Exact integral over x in [0, beta] of clip(ROC(x), lo, hi) - lo.
-
-    The ROC is the polyline through (fpr, tpr) (vertical steps allowed).  Each segment is
-    cut at beta and where its line crosses lo or hi; on each piece the integrand is linear,
-    so the trapezoid rule is exact.  lo=0, hi=1: OPAUC; lo=alpha: TPAUC; hi=alpha: LLPAUC.
-    """
-    total = 0.0
-    for x0, y0, x1, y1 in zip(fpr[:-1], tpr[:-1], fpr[1:], tpr[1:]):
-        if x1 <= x0 or x0 >= beta:
-            continue
-        xe = min(x1, beta)
-        ye = y0 + (y1 - y0) * (xe - x0) / (x1 - x0)
-        xs = [x0, xe]
-        for c in (lo, hi):
-            if (y0 - c) * (ye - c) < 0:
-                xs.append(x0 + (c - y0) * (xe - x0) / (ye - y0))
-        xs.sort()
-
-        def f(x, x0=x0, y0=y0, xe=xe, ye=ye):  # this segment's line (bound now, not late)
-            yy = y0 + (ye - y0) * (x - x0) / (xe - x0)
-            return min(max(yy, lo), hi) - lo
-
-        for a, b in itertools.pairwise(xs):
-            total += 0.5 * (b - a) * (f(a) + f(b))
-    return total
+# Exact integral over x in [0, beta] of clip(ROC(x), lo, hi) - lo (lo=0, hi=1: OPAUC;
+# lo=alpha: TPAUC; hi=alpha: LLPAUC): the shared brute-force reference of checks/ and tests/.
+clipped_roc_area = oracles.clipped_area
 
 
 def grid_roc_area(fpr, tpr, beta, lo=0.0, hi=1.0, cells=200_000):
