@@ -54,7 +54,13 @@ CACHE_FORMAT = "hnslab-sweep-cell/1"
 
 
 def expand_grid(grid: Mapping[str, Iterable] | Iterable[Mapping[str, Any]]) -> list[dict]:
-    """A list of configurations: the Cartesian product of a dict of lists, or a list of dicts."""
+    """A list of configurations: the Cartesian product of a dict of lists, or a list of dicts.
+
+    Examples
+    --------
+    >>> expand_grid({"m": [1, 5], "n": 200})
+    [{'m': 1, 'n': 200}, {'m': 5, 'n': 200}]
+    """
     if isinstance(grid, Mapping):
         names = list(grid)
         values = []
@@ -96,7 +102,16 @@ def cell_key(function: Callable, config: Mapping, seed: int) -> str:
 
 
 def cell_seed(config: Mapping, seed: int) -> int:
-    """The cell's own seed: SeedSequence(seed) with a spawn key taken from the configuration."""
+    """The cell's own seed: SeedSequence(seed) with a spawn key taken from the configuration.
+
+    The same configuration and sweep seed give the same cell seed on any machine and in any
+    executor (the key is a hash of the configuration's canonical JSON).
+
+    Examples
+    --------
+    >>> cell_seed({"m": 1}, 0) == cell_seed({"m": 1}, 0) != cell_seed({"m": 5}, 0)
+    True
+    """
     digest = hashlib.sha256(json.dumps(_canonical(dict(config)), sort_keys=True).encode()).digest()
     spawn_key = tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4))
     state = np.random.SeedSequence(int(seed), spawn_key=spawn_key).generate_state(2, np.uint32)

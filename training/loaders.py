@@ -309,6 +309,15 @@ def load_lightgcn_txt(path, n_users: int | None = None, n_items: int | None = No
         integer, a user without items, or an id outside ``n_users``/``n_items``;
         with ``"<path>: ..."`` for a file without any interaction line; or when
         ``n_users``/``n_items`` are not positive integers.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.txt"
+    >>> _ = path.write_text("0 1 2\\n1 0\\n")
+    >>> load_lightgcn_txt(path).toarray()
+    array([[False,  True,  True],
+           [ True, False, False]])
     """
     n_users = _check_size(n_users, "n_users")
     n_items = _check_size(n_items, "n_items")
@@ -408,6 +417,15 @@ def load_csv(path, rating_threshold: float | None = None, *, n_users: int | None
         a non-integer or negative id, an id outside ``n_users``/``n_items``, or a
         non-numeric rating; ``"<path>: ..."`` for a file without data rows, or a
         threshold on a file without ratings; and for invalid arguments.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ratings.csv"
+    >>> _ = path.write_text("user,item,rating\\n0,1,5\\n1,0,2\\n1,2,4\\n")
+    >>> load_csv(path, rating_threshold=4).toarray()
+    array([[False,  True, False],
+           [False, False,  True]])
     """
     n_users = _check_size(n_users, "n_users")
     n_items = _check_size(n_items, "n_items")

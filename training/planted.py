@@ -136,6 +136,12 @@ def planted_dataset(n_users: int, n_items: int, rank: int = 8, density: float = 
     ------
     ValueError
         For arguments outside the ranges above or an unsupported seed type.
+
+    Examples
+    --------
+    >>> data = planted_dataset(50, 40, seed=0)
+    >>> data.matrix.shape, data.matrix.dtype, bool(data.matrix.sum(axis=1).min() >= 5)
+    ((50, 40), dtype('bool'), True)
     """
     n_users = check_int(n_users, "n_users", low=1)
     n_items = check_int(n_items, "n_items", low=1)

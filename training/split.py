@@ -69,6 +69,11 @@ def n_train_items(n_items_per_user, train_fraction: float = 0.8,
     Returns
     -------
     numpy.ndarray of int64
+
+    Examples
+    --------
+    >>> n_train_items([5, 2, 3], 0.8).tolist()   # 4.0, 1.6 and 2.4 rounded half to even
+    [4, 2, 2]
     """
     f = check_real(train_fraction, "train_fraction", low=0.0, high=1.0, include_low=False,
                    include_high=False)
@@ -132,6 +137,16 @@ def split_per_user(matrix, train_fraction: float = 0.8, seed=0, *,
     ValueError
         If ``train_fraction`` is not in (0, 1), ``rounding`` is unknown, the seed
         has an unsupported type, or the matrix is invalid.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> m = sp.csr_matrix(np.array([[1, 1, 1, 1, 1], [1, 0, 1, 0, 0]], bool))
+    >>> split = split_per_user(m, 0.8, seed=0)
+    >>> split.train.sum(axis=1).A1.tolist(), split.test.sum(axis=1).A1.tolist()
+    ([4, 2], [1, 0])
+    >>> (split.train + split.test != m).nnz   # disjoint, and their union is the input
+    0
     """
     n_train_items(0, train_fraction, rounding)  # validates both arguments
     rng = as_generator(seed)
