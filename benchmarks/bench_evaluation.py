@@ -11,8 +11,11 @@ flips every round), medians over rounds:
 
 - floor: ``np.matmul`` of the float32 factors in blocks of 1,024 users (the users with test
   items) into one reused buffer: the product every full-ranking evaluation must compute;
-- hnslab: ``training.evaluation.evaluate_full_ranking`` (the same products, then one pass
-  per score row);
+- hnslab: ``training.evaluation.evaluate_full_ranking`` (the same products, cut into tiles of
+  64 users, each worker thread scoring a tile with one single-threaded BLAS call and
+  scanning it while it is in cache);
+- blocked: the implementation before the tiles (tests/evaluation_blocked.py: one product per
+  1,024-user block, then a parallel pass over the 168 MB block), every round;
 - today: the implementation before issue 12 (tests/evaluation_reference.py), in the first
   ``--reference-rounds`` rounds only (it takes about 10x the floor).
 
@@ -22,13 +25,15 @@ for ``--epochs`` epochs of DNS(5, 200) (``training.trainer.train_model``, which 
 its ``seconds_per_epoch`` and ``eval_seconds``).  Before timing, every factor set is checked
 for *equal* results (``np.array_equal``: the same floats, not a tolerance) between hnslab and
 today's implementation, also on quantised factors (multiples of 1/16: exact float32 scores
-with many ties).  The numba JIT compile time is measured apart, in a fresh process with an
+with many ties), and between hnslab on 1 and 2 threads and the blocked implementation (every
+Top-K metric, MRR@K and MAP@K included).  The numba JIT compile time is measured apart, in a fresh process with an
 empty cache.  Peak memory: the process's peak RSS and tracemalloc's peak of one evaluation
 (numpy allocations; numba's scratch, about 1.4 MB per thread, is not traced).
 
 The machine is shared (2 cores, other jobs running): absolute times move by 2x between
 runs; the ratios of methods timed in the same round are what to read.  The last lines are
-the ratio evaluation / floor (median, min-max over rounds) for 1 and 2 threads.
+the ratio evaluation / floor (median, min-max over rounds) for 1 and 2 threads, with the
+blocked implementation's ratio in the same rounds.
 
 Usage::
 
@@ -54,12 +59,12 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from training.datasets import data_folder
 from training.evaluation import evaluate_full_ranking
 from training.loaders import load_mat
 from training.split import split_per_user
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KS = (5, 20, 50)
 BETAS = (0.01,)
@@ -72,17 +77,21 @@ def default_data() -> Path:
     return data_folder() / "gowalla.mat"
 
 
-def _load_reference():
-    """The plain-numpy evaluation of the tests (the baseline), loaded from its file: it is test
-    code, not part of the installed package."""
-    spec = importlib.util.spec_from_file_location("evaluation_reference",
-                                                  ROOT / "tests" / "evaluation_reference.py")
+def _load_test_module(name):
+    """A baseline evaluation of the tests, loaded from its file: it is test code, not part of
+    the installed package."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    # Registered under its name, as pytest imports it: numba's cache, shared with the tests,
+    # rebuilds a kernel's environment by importing its module by name.
+    sys.modules[name] = module
     spec.loader.exec_module(module)
-    return module.evaluate_full_ranking_reference
+    return module
 
 
-evaluate_full_ranking_reference = _load_reference()
+evaluate_full_ranking_reference = _load_test_module("evaluation_reference").evaluate_full_ranking_reference
+# The evaluation before the tiles (one product per 1,024-user block, then the scan).
+evaluate_full_ranking_blocked = _load_test_module("evaluation_blocked").evaluate_full_ranking
 
 
 def synthetic(seed=0):
@@ -108,22 +117,38 @@ def floor_product(U, V, users):
         np.matmul(U[block], items_t, out=buffer[: block.size])
 
 
-def same_results(a, b):
+ALL_METRICS = ("recall", "precision", "ndcg", "mrr", "map")
+
+
+def same_results(a, b, names=("recall", "precision", "ndcg")):
     """Equal floats in every metric array (NaN == NaN: a user without negatives)."""
     return all(np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)
-               for f in ("users", "ks", "recall", "precision", "ndcg", "betas", "opauc"))
+               for f in ("users", "ks", *names, "betas", "opauc"))
 
 
-def check_equal(name, U, V, train, test, betas_list=((), (0.001, 0.01), (0.01, 0.5))):
-    """hnslab == today's implementation, exactly, for each set of OPAUC levels (beta 0.5 sends
-    most rows through the whole-row path, the others through the top-r selection)."""
+def check_equal(name, U, V, train, test, betas_list=((), (0.001, 0.01), (0.01, 0.5)),
+                threads=(1, 2)):
+    """hnslab == today's implementation and == the blocked implementation, exactly, for each
+    set of OPAUC levels (beta 0.5 sends most rows through the whole-row path, the others
+    through the top-r selection), hnslab on each thread count (numba and BLAS)."""
     for betas in betas_list:
-        new = evaluate_full_ranking(U, V, train, test, ks=(1, 5, 20, 50), betas=betas)
         ref = evaluate_full_ranking_reference(U, V, train, test, ks=(1, 5, 20, 50), betas=betas)
-        if not same_results(new, ref):
-            raise AssertionError(f"{name}, betas {betas}: hnslab differs from today's implementation")
-    print(f"  equal to today's implementation (np.array_equal, ks 1/5/20/50, betas (), "
-          f"(0.001, 0.01), (0.01, 0.5)): {name}", flush=True)
+        blocked = evaluate_full_ranking_blocked(U, V, train, test, ks=(1, 5, 20, 50), betas=betas,
+                                                metrics=ALL_METRICS)
+        for n in threads:
+            numba.set_num_threads(n)
+            with threadpool_limits(limits=n, user_api="blas"):
+                new = evaluate_full_ranking(U, V, train, test, ks=(1, 5, 20, 50), betas=betas,
+                                            metrics=ALL_METRICS)
+            if not same_results(new, ref):
+                raise AssertionError(f"{name}, betas {betas}, {n} thread(s): hnslab differs from "
+                                     "today's implementation")
+            if not same_results(new, blocked, ALL_METRICS):
+                raise AssertionError(f"{name}, betas {betas}, {n} thread(s): hnslab differs from "
+                                     "the blocked implementation")
+    print(f"  equal to today's and to the blocked implementation (np.array_equal, ks 1/5/20/50, "
+          f"betas {', '.join(map(str, betas_list))}; hnslab on {'/'.join(map(str, threads))} "
+          f"thread(s)): {name}", flush=True)
 
 
 def quantised(U, V):
@@ -183,13 +208,14 @@ def svd_factors(train, dim=DIM, seed=0):
 
 def time_rounds(U, V, train, test, users, threads, rounds, reference_rounds):
     """Interleaved rounds; returns lists of seconds per method."""
-    runs = {"floor": [], "hnslab": [], "hnslab_opauc": [], "today": []}
+    runs = {"floor": [], "hnslab": [], "hnslab_opauc": [], "blocked": [], "today": []}
     numba.set_num_threads(threads)
     with threadpool_limits(limits=threads, user_api="blas"):
         evaluate_full_ranking(U, V, train, test, ks=KS)  # warm: page in, caches loaded
         for i in range(rounds):
             todo = [("floor", lambda: floor_product(U, V, users)),
                     ("hnslab", lambda: evaluate_full_ranking(U, V, train, test, ks=KS)),
+                    ("blocked", lambda: evaluate_full_ranking_blocked(U, V, train, test, ks=KS)),
                     ("hnslab_opauc", lambda: evaluate_full_ranking(U, V, train, test, ks=KS,
                                                                    betas=BETAS))]
             if i < reference_rounds:
@@ -302,15 +328,19 @@ def main(argv=None):
                                args.reference_rounds)
             ratio = np.array(runs["hnslab"]) / np.array(runs["floor"])
             ratio_opauc = np.array(runs["hnslab_opauc"]) / np.array(runs["floor"])
+            ratio_blocked = np.array(runs["blocked"]) / np.array(runs["floor"])
             ratio_today = (np.array(runs["today"]) / np.array(runs["floor"][:len(runs["today"])])
                            if runs["today"] else np.array([np.nan]))
             ratios[(name, threads)] = ratio
+            ratios[(name, threads, "blocked")] = ratio_blocked
             out[f"{name}_{threads}t"] = {k: v for k, v in runs.items()}
             print(f"{name} factors, {threads} thread(s), seconds: floor {summary(runs['floor'])}; "
                   f"hnslab {summary(runs['hnslab'])}; hnslab + OPAUC@0.01 "
-                  f"{summary(runs['hnslab_opauc'])}; today {summary(runs['today'] or [np.nan])}")
+                  f"{summary(runs['hnslab_opauc'])}; blocked {summary(runs['blocked'])}; today "
+                  f"{summary(runs['today'] or [np.nan])}")
             print(f"  ratios to the floor (same round): hnslab {summary(ratio)}; + OPAUC@0.01 "
-                  f"{summary(ratio_opauc)}; today {summary(ratio_today)}", flush=True)
+                  f"{summary(ratio_opauc)}; blocked {summary(ratio_blocked)}; today "
+                  f"{summary(ratio_today)}; load average {os.getloadavg()[0]:.1f}", flush=True)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"Peak memory: process peak RSS {out['peak_rss_mb']:.0f} MB (data, factors, today's "
           f"implementation and the timings included); one evaluation's numpy allocations "
@@ -321,10 +351,12 @@ def main(argv=None):
         tmp.replace(args.json)
     headline = "svd"
     for threads in args.threads:
+        blocked = ratios[(headline, threads, "blocked")]
         print(f"evaluation / matmul floor, {threads} thread(s), {headline} factors: median "
               f"{np.median(ratios[(headline, threads)]):.2f} (min "
               f"{ratios[(headline, threads)].min():.2f}, max {ratios[(headline, threads)].max():.2f},"
-              f" {ratios[(headline, threads)].size} rounds)")
+              f" {ratios[(headline, threads)].size} rounds); blocked, before the tiles, same rounds: "
+              f"median {np.median(blocked):.2f} (min {blocked.min():.2f}, max {blocked.max():.2f})")
 
 
 if __name__ == "__main__":

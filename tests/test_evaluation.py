@@ -9,17 +9,28 @@ ties are frequent and both sides see the same ties.
 Second oracle: the implementation before issue 12 (tests/evaluation_reference.py, kept
 verbatim).  The fast path must give the *same floats* (np.array_equal), not close ones: it
 feeds theory.metrics' kernels the same blocks with the same arithmetic (see
-training.evaluation._evaluate_block), so any difference is a bug.
+training.evaluation._evaluate_row), so any difference is a bug.
+
+Third oracle: the implementation before the float32 scores were tiled (one product per block
+of users, then the scan; tests/evaluation_blocked.py, kept verbatim): the same floats for
+every Top-K metric (MRR@K and MAP@K included) and OPAUC, on 1 and 2 threads, with partial
+tiles; and the tiles' score rows have the same bits as the blocks' products.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from evaluation_blocked import evaluate_full_ranking as evaluate_full_ranking_blocked
 from evaluation_reference import evaluate_full_ranking_reference
+from threadpoolctl import threadpool_limits
 
+import training.evaluation as E
 from theory import metrics as M
 from training.evaluation import evaluate_full_ranking
 from training.loaders import load_mat
@@ -144,19 +155,14 @@ def test_equals_todays_implementation_on_continuous_scores():
               evaluate_full_ranking_reference(U, V, train, test, ks=ks, betas=betas))
 
 
-def test_results_do_not_depend_on_the_thread_count():
-    import numba
-
-    U, V, train, test = _tied_problem(13, np.float32, n_users=100)
-    before = numba.get_num_threads()
-    try:
-        runs = []
-        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-            numba.set_num_threads(threads)
-            runs.append(evaluate_full_ranking(U, V, train, test, betas=(0.005,)))
-    finally:
-        numba.set_num_threads(before)
-    _same(runs[0], runs[-1])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_do_not_depend_on_the_thread_count(dtype):
+    U, V, train, test = _tied_problem(13, dtype, n_users=100)  # a full tile and a partial one
+    runs = []
+    for threads in THREADS:  # numba workers and BLAS threads
+        with _threads(threads):
+            runs.append(evaluate_full_ranking(U, V, train, test, betas=(0.005,), metrics=ALL_METRICS))
+    _same_everywhere(runs[0], runs[-1])
 
 
 def test_large_finite_scores_are_checked_and_equal():
@@ -178,10 +184,133 @@ def test_equals_todays_implementation_on_gowalla(gowalla_path):
     rng = np.random.default_rng(0)
     U = (rng.normal(size=(split.train.shape[0], 32)) * 0.1).astype(np.float32)
     V = (rng.normal(size=(split.train.shape[1], 32)) * 0.1).astype(np.float32)
+    assert _n_eval(test) % E._TILE_ROWS != 0  # 3,000 = 2 x 1,024 + 14 x 64 + 56: a partial tile
     for factors in ((U, V), (np.round(U * 16) / 16, np.round(V * 16) / 16)):  # continuous, tied
         for betas in ((), (0.001, 0.01)):
             _same(evaluate_full_ranking(*factors, split.train, test, betas=betas),
                   evaluate_full_ranking_reference(*factors, split.train, test, betas=betas))
+            blocked = evaluate_full_ranking_blocked(*factors, split.train, test, betas=betas,
+                                                    metrics=ALL_METRICS)
+            for threads in THREADS:
+                with _threads(threads):
+                    _same_everywhere(evaluate_full_ranking(*factors, split.train, test, betas=betas,
+                                                           metrics=ALL_METRICS), blocked)
+
+
+# --------------------------------------------------------------------------------------
+# Tiles (float32: each worker scores and scans 64 users at a time) against the blocked
+# implementation: the same score bits, the same metrics, on any number of threads.
+# --------------------------------------------------------------------------------------
+THREADS = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
+ALL_METRICS = E.EVALUATION_METRICS  # recall, precision, ndcg, mrr, map
+
+
+@contextlib.contextmanager
+def _threads(n):
+    """n numba threads (the evaluation's workers) and n BLAS threads."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _same_everywhere(a, b):
+    """The same floats (NaN equal to NaN) in every field and every Top-K metric."""
+    for name in ("users", "ks", "betas", "opauc"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert tuple(a.topk) == tuple(b.topk)
+    for name in a.topk:
+        np.testing.assert_array_equal(a.topk[name], b.topk[name], err_msg=name)
+
+
+def _n_eval(test):
+    return int((np.diff(test.indptr) > 0).sum())
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_tiles_equal_the_blocked_implementation(threads):
+    U, V, train, test = _tied_problem(15, np.float32, n_users=300)
+    rng = np.random.default_rng(15)
+    continuous = ((rng.normal(size=U.shape) * 0.3).astype(np.float32),
+                  (rng.normal(size=V.shape) * 0.3).astype(np.float32))
+    n = _n_eval(test)
+    assert n % E._TILE_ROWS != 0 and n > 4 * E._TILE_ROWS  # full tiles and a partial one
+    # users_per_block 1024: one block, tiles of 64 and a partial tile; 200 and 100: a partial
+    # tile in every block (200 = 3 * 64 + 8, 100 = 64 + 36); 7: tiles are the blocks.
+    for factors in ((U, V), continuous):
+        for block in (1024, 200, 100, 7):
+            for betas in ((), (0.001, 0.01), (0.01, 0.5)):
+                args = {"ks": (1, 5, 20, 50), "betas": betas, "users_per_block": block}
+                with _threads(threads):
+                    new = evaluate_full_ranking(*factors, train, test, metrics=ALL_METRICS, **args)
+                _same_everywhere(new, evaluate_full_ranking_blocked(*factors, train, test,
+                                                                   metrics=ALL_METRICS, **args))
+
+
+def _digest(row):
+    return hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+
+
+def _blocked_score_digests(U, V, users, block, blas_threads):
+    """Each user's score row as the blocked implementation computes it: one np.matmul per
+    block of users into a buffer."""
+    items_t = np.ascontiguousarray(V.T)
+    buffer = np.empty((min(block, users.size), V.shape[0]), U.dtype)
+    out = {}
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        for start in range(0, users.size, block):
+            ids = users[start:start + block]
+            scores = buffer[: ids.size]
+            np.matmul(U[ids], items_t, out=scores)
+            out.update((int(u), _digest(row)) for u, row in zip(ids, scores))
+    return out
+
+
+@pytest.mark.parametrize(("n_users", "n_items", "dim"), [(700, 40_988, 32), (300, 6003, 8)])
+def test_tile_scores_have_the_bits_of_the_block_products(monkeypatch, n_users, n_items, dim):
+    # 700 users x Gowalla's 40,988 items, dim 32: 10 full tiles and one of 60 rows in a block
+    # of 1,024; the metrics would hide most last-bit differences, the bits do not.
+    rng = np.random.default_rng(16)
+    U = (rng.normal(size=(n_users, dim)) * 0.1).astype(np.float32)
+    V = (rng.normal(size=(n_items, dim)) * 0.1).astype(np.float32)
+    train, test = _random_split(rng, n_users, n_items, 0.002, 0.001)
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    assert users.size % E._TILE_ROWS != 0
+    seen = {}
+    kernel = E._evaluate_rows
+
+    def spy(scores, ids, *rest):  # the rows as scored, before the scan masks training items
+        seen.update((int(u), _digest(row)) for u, row in zip(ids, scores))
+        kernel(scores, ids, *rest)
+
+    monkeypatch.setattr(E, "_evaluate_rows", spy)
+    for block in (1024, 100, 7):
+        expected = _blocked_score_digests(U, V, users, block, blas_threads=max(THREADS))
+        assert expected == _blocked_score_digests(U, V, users, block, blas_threads=1)
+        for threads in THREADS:
+            seen.clear()
+            with _threads(threads):
+                evaluate_full_ranking(U, V, train, test, ks=(5,), users_per_block=block)
+            assert seen.keys() == expected.keys()
+            differ = [u for u in expected if seen[u] != expected[u]]
+            assert not differ, f"block {block}, {threads} thread(s): rows of users {differ[:5]}"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered in matmul:RuntimeWarning")
+def test_overflow_in_a_later_tile_raises_value_error():
+    # The check runs in the worker that scores the tile; its error reaches the caller.
+    rng = np.random.default_rng(17)
+    U = (rng.normal(size=(300, 4)) * 0.1).astype(np.float32)
+    U[250:] = 1e20  # scores of 1e40 overflow float32 in the fourth 64-user tile
+    V = (rng.normal(size=(500, 4)) * 0.1).astype(np.float32)
+    V[:, 0] = 1e20
+    train, test = _random_split(rng, 300, 500, 0.01, 0.01)
+    for threads in THREADS:
+        with _threads(threads), pytest.raises(ValueError, match="overflows"):
+            evaluate_full_ranking(U, V, train, test)
 
 
 def test_real_valued_scores_and_users_without_test_items():

@@ -6,24 +6,47 @@ are the positives and every other item is a negative (paper Appendix C).  Metric
 theory.metrics' row kernels (``blocks_from_row``, ``topk_row``, ``area_curve_row``), so they
 follow its conventions exactly (ties: expected value under random tie-breaking).
 
-Scores are computed in blocks of users with one BLAS product each, in float32 when both
-factor matrices are float32 (as the trainer's), else in float64; the ranking is that of these
+Scores are computed in blocks of ``users_per_block`` users, in float32 when both factor
+matrices are float32 (as the trainer's), else in float64; the ranking is that of these
 scores.  The pass over a user's ~40,000 scores never sorts them.  The Top-K metrics (K <=
 max(ks)) and OPAUC at small beta only depend on the first ``r = max(max(ks), n_test +
 ceil(beta_max n_neg))`` positions of the ranking, so the pass selects the items scoring at
 least the r-th largest score (``theory.metrics.top_candidates_row``: chunk maxima, then a
 quickselect; ties at the boundary included) and builds the ranking's blocks from those few
 items; the blocks, and so every metric, are exactly those of the full ranking (see
-``_evaluate_block``).  When r exceeds n_items / 64 (OPAUC at beta above about 1.5%) the whole
+``_evaluate_row``).  When r exceeds n_items / 64 (OPAUC at beta above about 1.5%) the whole
 row is placed between the sorted test scores instead (``blocks_from_row``, O(n_items)).
+
+Cache: in float32, each block's product is split into tiles of 64 users (10 MB of scores
+for Gowalla), and each of ``numba.get_num_threads()`` worker threads scores a tile with a
+single-threaded BLAS call and scans it at once, while the scores are still in cache
+(scanning a 168 MB block after its product read it back from memory: the scan did not scale
+with threads).  The tiles start at multiples of 64 rows from their block's start, so each
+row sits where it sat in the block's product with respect to sgemm's row blocking; measured
+(OpenBLAS 0.3.31, SkylakeX kernels), every row then has the same bits as in the block's
+product, partial tiles included, on any number of threads, and so the results are those of
+one product per block (tests/test_evaluation.py checks the score bits and the metrics
+against the blocked implementation, tests/evaluation_blocked.py).  In float64, where dgemm's
+bits in the last columns do depend on how it splits the rows (measured: a few rows per 64
+differ), each block is still one product (BLAS threads as configured), scanned by the
+workers.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+try:  # limits BLAS threads inside the evaluation's workers (see _one_blas_thread)
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - installed with scikit-learn (test extra)
+    threadpool_limits = None
 
 from theory.metrics import (
     RANK_SOURCES,
@@ -47,8 +70,12 @@ __all__ = ["EVALUATION_METRICS", "Evaluation", "evaluate_full_ranking"]
 #: (the trainer's): Recall, Precision and NDCG as in the paper, then MRR@K and MAP@K.
 EVALUATION_METRICS = ("recall", "precision", "ndcg", "mrr", "map")
 
-_USERS_PER_BLOCK = 1024  # one block of scores: 1024 x n_items (170 MB in float32 for Gowalla)
-# Rows per parallel work item: fixed, so the work splits the same way on any thread count.
+_USERS_PER_BLOCK = 1024  # the product's blocks of users, as before the tiles (see below)
+# float32: users per tile, scored and scanned by one worker (Gowalla: 64 x 40,988 scores,
+# 10 MB).  A multiple of 64 (sgemm's row blocking), so the tiles' products have the bits of
+# the blocks' products; fixed, so the work splits the same way on any thread count.
+_TILE_ROWS = 64
+# float64: rows per parallel work item of the scan of a block.
 _ROWS_PER_CHUNK = 16
 
 
@@ -95,11 +122,13 @@ def _positions_needed(ks, betas, n_pos, n_neg):
     return need
 
 
-@njit(parallel=True, cache=True)
-def _evaluate_block(scores, users, train_indptr, train_indices, test_indptr, test_indices,
-                    ks, discounts, betas, rank, hits_out, dcg_out, hit_prob_out, rr_out, ap_out,
-                    area_out, n_neg_out):
-    """Metrics of each row of a block of scores (overwritten: training items become -inf).
+@njit(cache=True)
+def _evaluate_row(row, u, train_indptr, train_indices, test_indptr, test_indices, ks, discounts,
+                  betas, rank, hits_out, dcg_out, hit_prob_out, rr_out, ap_out, area_out, labels,
+                  pos_sorted, grid, counts, block_pos, block_neg, chunk_keys, cand, cand_scores,
+                  cand_labels):
+    """Metrics of user ``u`` from its score row (overwritten: training items become -inf);
+    returns the user's number of negatives.  ``labels`` must be all zero (it is left so).
 
     Exactness of the top-r path: the candidates are all ranked items scoring >= s_(r), the
     r-th largest ranked score, ties included, so their blocks (highest first) are the full
@@ -112,70 +141,125 @@ def _evaluate_block(scores, users, train_indptr, train_indices, test_indptr, tes
     same floats as on the full row.  ``topk_rank_row`` (when ``rank``) reads positions
     <= max(ks) <= r only, so its values are exact too.
     """
+    n_items = row.shape[0]
+    n_pos = test_indptr[u + 1] - test_indptr[u]
+    n_neg = n_items - (train_indptr[u + 1] - train_indptr[u]) - n_pos  # disjoint sets
+    need = _positions_needed(ks, betas, n_pos, n_neg)
+    for t in range(test_indptr[u], test_indptr[u + 1]):
+        labels[test_indices[t]] = 1
+    # The top-r selection bounds s_(r) by the r-th largest of its chunk maxima, so it
+    # needs r <= the number of chunks (measured: 7 us per row at r = 50, 32 us at
+    # r = 640, against 150 us for the whole row on 40,988 items).
+    if need * SELECT_WIDTH <= n_items:
+        for t in range(train_indptr[u], train_indptr[u + 1]):
+            row[train_indices[t]] = -np.inf  # left out of the ranking
+        n_cand, _ = top_candidates_row(row, need, chunk_keys, cand, cand_scores)
+        n_top = 0  # test items among the candidates
+        for t in range(n_cand):
+            item = cand[t]
+            cand_scores[t] = row[item]
+            cand_labels[t] = labels[item]
+            if labels[item] == 1:
+                pos_sorted[n_top] = row[item]
+                n_top += 1
+        pos_sorted[:n_top].sort()
+        pos_sorted[n_top:] = np.inf
+        nb, _ = blocks_from_row(cand_scores[:n_cand], cand_labels[:n_cand], pos_sorted,
+                                n_top, grid[: 2 * n_top + 2], counts, block_pos, block_neg)
+    else:  # the whole row, as ranked before the top-r path existed
+        for t in range(train_indptr[u], train_indptr[u + 1]):
+            labels[train_indices[t]] = -1  # masked: not part of the ranking
+        for t in range(n_pos):
+            pos_sorted[t] = row[test_indices[test_indptr[u] + t]]
+        pos_sorted[:n_pos].sort()  # a handful of test items per user
+        pos_sorted[n_pos:] = np.inf
+        nb, n_neg = blocks_from_row(row, labels, pos_sorted, n_pos, grid[: 2 * n_pos + 2],
+                                    counts, block_pos, block_neg)
+        for t in range(train_indptr[u], train_indptr[u + 1]):
+            labels[train_indices[t]] = 0
+    topk_row(block_pos, block_neg, nb, ks, discounts, hits_out, dcg_out, hit_prob_out)
+    if rank:
+        topk_rank_row(block_pos, block_neg, nb, ks, rr_out, ap_out)
+    if betas.shape[0] > 0:
+        area_curve_row(block_pos, block_neg, nb, n_neg, betas, 0.0, area_out)
+    for t in range(test_indptr[u], test_indptr[u + 1]):
+        labels[test_indices[t]] = 0
+    return n_neg
+
+
+@njit(cache=True, nogil=True)
+def _evaluate_rows(scores, users, train_indptr, train_indices, test_indptr, test_indices, ks,
+                   discounts, betas, rank, hits_out, dcg_out, hit_prob_out, rr_out, ap_out,
+                   area_out, n_neg_out):
+    """Metrics of each row of a tile of scores (row r: user ``users[r]``; the rows are
+    overwritten), serially: called from a worker thread, without the GIL, right after the
+    tile's product (see ``evaluate_full_ranking``)."""
     n_rows, n_items = scores.shape
     max_test = 0
     for r in range(n_rows):
         u = users[r]
         max_test = max(max_test, test_indptr[u + 1] - test_indptr[u])
-    n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
-    for chunk in prange(n_chunks):
-        labels = np.zeros(n_items, np.int8)
-        pos_sorted = np.empty(max_test + SENTINELS)
-        grid = np.empty(2 * max_test + 2, np.int64)
-        counts = np.empty(2 * max_test + 2, np.int64)
-        block_pos = np.empty(n_items, np.int64)
-        block_neg = np.empty(n_items, np.int64)
-        chunk_keys = np.empty(n_items // SELECT_WIDTH + 1, np.int64)
-        cand = np.empty(n_items, np.int64)
-        cand_scores = np.empty(n_items)
-        cand_labels = np.empty(n_items, np.int8)
-        for r in range(chunk * _ROWS_PER_CHUNK, min(n_rows, (chunk + 1) * _ROWS_PER_CHUNK)):
-            u = users[r]
-            row = scores[r]
-            n_pos = test_indptr[u + 1] - test_indptr[u]
-            n_neg = n_items - (train_indptr[u + 1] - train_indptr[u]) - n_pos  # disjoint sets
-            need = _positions_needed(ks, betas, n_pos, n_neg)
-            for t in range(test_indptr[u], test_indptr[u + 1]):
-                labels[test_indices[t]] = 1
-            # The top-r selection bounds s_(r) by the r-th largest of its chunk maxima, so it
-            # needs r <= the number of chunks (measured: 7 us per row at r = 50, 32 us at
-            # r = 640, against 150 us for the whole row on 40,988 items).
-            if need * SELECT_WIDTH <= n_items:
-                for t in range(train_indptr[u], train_indptr[u + 1]):
-                    row[train_indices[t]] = -np.inf  # left out of the ranking
-                n_cand, _ = top_candidates_row(row, need, chunk_keys, cand, cand_scores)
-                n_top = 0  # test items among the candidates
-                for t in range(n_cand):
-                    item = cand[t]
-                    cand_scores[t] = row[item]
-                    cand_labels[t] = labels[item]
-                    if labels[item] == 1:
-                        pos_sorted[n_top] = row[item]
-                        n_top += 1
-                pos_sorted[:n_top].sort()
-                pos_sorted[n_top:] = np.inf
-                nb, _ = blocks_from_row(cand_scores[:n_cand], cand_labels[:n_cand], pos_sorted,
-                                        n_top, grid[: 2 * n_top + 2], counts, block_pos, block_neg)
-            else:  # the whole row, as ranked before the top-r path existed
-                for t in range(train_indptr[u], train_indptr[u + 1]):
-                    labels[train_indices[t]] = -1  # masked: not part of the ranking
-                for t in range(n_pos):
-                    pos_sorted[t] = row[test_indices[test_indptr[u] + t]]
-                pos_sorted[:n_pos].sort()  # a handful of test items per user
-                pos_sorted[n_pos:] = np.inf
-                nb, n_neg = blocks_from_row(row, labels, pos_sorted, n_pos, grid[: 2 * n_pos + 2],
-                                            counts, block_pos, block_neg)
-                for t in range(train_indptr[u], train_indptr[u + 1]):
-                    labels[train_indices[t]] = 0
-            topk_row(block_pos, block_neg, nb, ks, discounts, hits_out[r], dcg_out[r],
-                     hit_prob_out[r])
-            if rank:
-                topk_rank_row(block_pos, block_neg, nb, ks, rr_out[r], ap_out[r])
-            if betas.shape[0] > 0:
-                area_curve_row(block_pos, block_neg, nb, n_neg, betas, 0.0, area_out[r])
-            n_neg_out[r] = n_neg
-            for t in range(test_indptr[u], test_indptr[u + 1]):
-                labels[test_indices[t]] = 0
+    labels = np.zeros(n_items, np.int8)
+    pos_sorted = np.empty(max_test + SENTINELS)
+    grid = np.empty(2 * max_test + 2, np.int64)
+    counts = np.empty(2 * max_test + 2, np.int64)
+    block_pos = np.empty(n_items, np.int64)
+    block_neg = np.empty(n_items, np.int64)
+    chunk_keys = np.empty(n_items // SELECT_WIDTH + 1, np.int64)
+    cand = np.empty(n_items, np.int64)
+    cand_scores = np.empty(n_items)
+    cand_labels = np.empty(n_items, np.int8)
+    unused = np.empty(0)  # rr_out and ap_out have no rows when ``rank`` is off
+    for r in range(n_rows):
+        rr_row = rr_out[r] if rank else unused
+        ap_row = ap_out[r] if rank else unused
+        n_neg_out[r] = _evaluate_row(
+            scores[r], users[r], train_indptr, train_indices, test_indptr, test_indices, ks,
+            discounts, betas, rank, hits_out[r], dcg_out[r], hit_prob_out[r], rr_row, ap_row,
+            area_out[r], labels, pos_sorted, grid, counts, block_pos, block_neg, chunk_keys, cand,
+            cand_scores, cand_labels)
+
+
+def _for_each(n_tasks: int, workers: int, work) -> None:
+    """``work(i, worker)`` for i in range(n_tasks), on ``workers`` threads taking the tasks in
+    order (``worker`` in range(workers) names the thread, e.g. to pick its buffer).  The
+    first exception stops the other threads after their current task and is raised here."""
+    if workers <= 1 or n_tasks <= 1:
+        for i in range(n_tasks):
+            work(i, 0)
+        return
+    lock = threading.Lock()
+    stop = threading.Event()
+    next_task = [0]
+
+    def loop(worker):
+        while not stop.is_set():
+            with lock:
+                i = next_task[0]
+                next_task[0] += 1
+            if i >= n_tasks:
+                return
+            try:
+                work(i, worker)
+            except BaseException:
+                stop.set()
+                raise
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(loop, worker) for worker in range(workers)]
+        try:
+            for future in futures:
+                future.result()
+        finally:  # e.g. KeyboardInterrupt in this thread: the workers stop too
+            stop.set()
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread inside (the workers are the parallelism); a no-op without
+    threadpoolctl (the results are the same, the workers' products may then compete)."""
+    if threadpool_limits is None:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _overflow_impossible(user_factors, item_factors, dtype) -> bool:
@@ -261,25 +345,64 @@ def evaluate_full_ranking(user_factors: np.ndarray, item_factors: np.ndarray, tr
     n_neg = np.zeros(users.size, np.int64)
     args = (train.indptr.astype(np.int64), train.indices.astype(np.int64),
             test.indptr.astype(np.int64), test.indices.astype(np.int64))
-    # Score in the factors' precision (float32 models stay float32: half the memory traffic)
-    # into one reused buffer.
-    dtype = np.float32 if (user_factors.dtype == np.float32 and item_factors.dtype == np.float32) else np.float64
-    items_t = np.ascontiguousarray(item_factors.T, dtype=dtype)
-    buffer = np.empty((min(users_per_block, max(users.size, 1)), shape[1]), dtype=dtype)
-    # Finite factors can still overflow (float32); checking every score costs a third of the
-    # product, so it is done only when a bound on the scores does not rule overflow out.
-    check_finite = not _overflow_impossible(user_factors, item_factors, dtype)
-    for start in range(0, users.size, users_per_block):
-        block = users[start:start + users_per_block]
-        scores = buffer[: block.size]
-        np.matmul(user_factors[block].astype(dtype, copy=False), items_t, out=scores)
+    outputs = (*(sources[name] for name in ("hits", "dcg", "hit_prob", *RANK_SOURCES)), area, n_neg)
+
+    def scan(scores, start, stop):  # the metrics of users[start:stop] from their score rows
+        sl = slice(start, stop)
+        _evaluate_rows(scores, users[sl], *args, kernel_ks, discounts, betas, rank,
+                       *(out[sl] for out in outputs))
+
+    def check(scores):
         if check_finite and not np.isfinite(scores).all():
             raise ValueError("user_factors @ item_factors.T overflows to inf; the scores must be "
                              "finite (rescale the factors or pass float64)")
-        sl = slice(start, start + block.size)
-        _evaluate_block(scores, block, *args, kernel_ks, discounts, betas, rank,
-                        *(sources[name][sl] for name in ("hits", "dcg", "hit_prob", *RANK_SOURCES)),
-                        area[sl], n_neg[sl])
+
+    # Score in the factors' precision (float32 models stay float32: half the memory traffic).
+    dtype = np.float32 if (user_factors.dtype == np.float32 and item_factors.dtype == np.float32) else np.float64
+    items_t = np.ascontiguousarray(item_factors.T, dtype=dtype)
+    # Finite factors can still overflow (float32); checking every score costs a third of the
+    # product, so it is done only when a bound on the scores does not rule overflow out.
+    check_finite = not _overflow_impossible(user_factors, item_factors, dtype)
+    workers = max(1, numba.get_num_threads())
+    blocks = [(start, min(start + users_per_block, users.size))
+              for start in range(0, users.size, users_per_block)]
+    if dtype == np.float32:
+        # Each worker scores a tile of users (one single-threaded BLAS call into its own
+        # buffer, 10 MB for Gowalla) and scans it at once, while the scores are still in
+        # cache.  The tiles split each block of users_per_block users at multiples of
+        # _TILE_ROWS rows from the block's start, the last one keeping the block's remainder,
+        # so that sgemm gives every row the bits of the block's product (see the module
+        # docstring; tests/test_evaluation.py checks them, partial tiles included).
+        tiles = [(start, min(start + _TILE_ROWS, stop)) for first, stop in blocks
+                 for start in range(first, stop, _TILE_ROWS)]
+        rows = max((stop - start for start, stop in tiles), default=0)
+        buffers = [np.empty((rows, shape[1]), dtype) for _ in range(min(workers, len(tiles)))]
+
+        def score_and_scan(i, worker):
+            start, stop = tiles[i]
+            scores = buffers[worker][: stop - start]
+            np.matmul(user_factors[users[start:stop]], items_t, out=scores)
+            check(scores)
+            scan(scores, start, stop)
+
+        with _one_blas_thread():
+            _for_each(len(tiles), len(buffers), score_and_scan)
+    else:
+        # float64: today's product per block (BLAS threads as configured: dgemm's bits in
+        # the last columns depend on how it splits the rows), then the workers scan the block.
+        buffer = np.empty((max((stop - start for start, stop in blocks), default=0), shape[1]), dtype)
+        for first, stop in blocks:
+            scores = buffer[: stop - first]
+            np.matmul(user_factors[users[first:stop]].astype(dtype, copy=False), items_t, out=scores)
+            check(scores)
+            parts = [(start, min(start + _ROWS_PER_CHUNK, stop))
+                     for start in range(first, stop, _ROWS_PER_CHUNK)]
+
+            def scan_part(i, worker, scores=scores, first=first, parts=parts):
+                start, stop = parts[i]
+                scan(scores[start - first: stop - first], start, stop)
+
+            _for_each(len(parts), workers, scan_part)
     n_test = np.diff(test.indptr)[users]
     with np.errstate(divide="ignore", invalid="ignore"):
         opauc = area / (n_test.astype(np.float64) * n_neg)[:, None]
