@@ -189,7 +189,7 @@ def profile_batch(trainer, repeats):
             ws.pools[:n] = pools
         batch = K.PairBatch(users, pos, ws.pools[:n], drawn, exclude, st.copy(), trainer.indptr,
                             trainer.indices)
-        K.forward(U, V, batch, s.kernel, 0.0, ws.outputs(n), ws.entries(n))
+        K.forward(U, V, batch, s.kernel, 0.0, ws.outputs(n), ws.entries(n), s.spec.full_pool)
 
     def accumulate():
         K.accumulate_items(U, V, ws.entries(n), 0.0, gV, tV)

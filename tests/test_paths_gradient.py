@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
+from simulations.rng import chunk_states
 from training import kernels as K
 from training import sampling as S
 from training import trainer as T
@@ -271,3 +273,69 @@ def test_numpy_restatement_matches_the_authors_torch_formula(case):
     assert loss.item() == pytest.approx(total, rel=1e-12)
     _assert_close(Ut.weight.grad.numpy(), dU, "torch grad_user")
     _assert_close(Vt.weight.grad.numpy(), dV, "torch grad_item")
+
+
+# --------------------------------------------------------------------------------------
+# The one-pass path of full-pool samplers (SamplerSpec.full_pool) against the general one
+# --------------------------------------------------------------------------------------
+def _run_forward(sampler, model, users, pos, pools, full_pool, draw, train):
+    """forward + accumulate with the path forced; every output the kernels write."""
+    U, V = model.embeddings()
+    n = users.size
+    ws = K.Workspace(n, pools.shape[1], sampler.n_used(pools.shape[1]), U.shape[1], V.shape[0])
+    ws.pools[:n] = pools
+    states = chunk_states(7, -(-n // K.PAIR_CHUNK))
+    batch = K.PairBatch(users, pos, ws.pools[:n], draw, True, states,
+                        train.indptr.astype(np.int64), train.indices.astype(np.int64))
+    out, ent = ws.outputs(n), ws.entries(n)
+    K.forward(U, V, batch, sampler.kernel, 0.01, out, ent, full_pool)
+    gU, gV = np.zeros(U.shape), np.zeros(V.shape)
+    tU, tV = np.zeros(U.shape[0], np.uint8), np.zeros(V.shape[0], np.uint8)
+    K.accumulate_items(U, V, ent, 0.01, gV, tV)
+    K.accumulate_users(users, out.gu, gU, tU)
+    return {"pools": ws.pools[:n].copy(), "loss": out.loss.copy(), "n_used": out.n_used.copy(),
+            "csum": out.csum.copy(), "gu": out.gu.copy(), "gU": gU, "gV": gV, "tV": tV,
+            "counts": ent.counts.copy(), "states": states}
+
+
+@pytest.mark.parametrize("draw", [False, True], ids=["given-pools", "drawn-pools"])
+@pytest.mark.parametrize("sampler", [S.uniform(POOL), S.softmax_v(1.0, POOL),
+                                     S.softmax_v(0.1, POOL, ddof=1), S.score_softmax(0.5, POOL)],
+                         ids=lambda s: f"{s.label()}-{s.ddof}")
+def test_full_pool_path_is_bit_identical_to_the_general_path(sampler, draw):
+    """The one-pass path (pools drawn chunk by chunk first, entries written straight into
+    their buckets) must reproduce the general path (negs/coefs rows, then a counting sort)
+    bit for bit: the same pools and random streams, the same per-row summation order
+    (batch order; per pair the positive first, then the pool in order), in 6 buckets and
+    11 chunks, with the fused batch L2.  The general path is itself checked against the
+    dense numpy reference above."""
+    assert sampler.spec.full_pool
+    model = _model(4)
+    users, pos, pools = _batch(5)
+    rng = np.random.default_rng(6)
+    train = sp.csr_matrix((rng.random((N_USERS, N_ITEMS)) < 0.01).astype(bool))
+    general = _run_forward(sampler, model, users, pos, pools, False, draw, train)
+    one_pass = _run_forward(sampler, model, users, pos, pools, True, draw, train)
+    for key, value in general.items():
+        assert np.array_equal(value, one_pass[key]), key
+    assert np.all(general["n_used"] == POOL)
+    if draw:  # the pools were drawn, as the trainer draws them (same streams)
+        assert not np.array_equal(general["pools"], pools)
+        np.testing.assert_array_equal(general["pools"], S.draw_pools(users, sampler, train, seed=7))
+    assert np.count_nonzero(general["counts"]) > 11 * 5  # entries in many (chunk, bucket) cells
+
+
+@pytest.mark.parametrize("kind", [k for k, spec in S.SAMPLERS.items() if spec.full_pool])
+def test_full_pool_samplers_use_every_position_in_order_and_draw_nothing(kind):
+    """The contract the one-pass path relies on: n_used = N, sel[t] = t, state untouched."""
+    sampler = S.Sampler(kind, 9)
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        state = chunk_states(3, 1)[0]
+        before = state.copy()
+        scratch = S.new_scratch(9)
+        _, n_used = S.pool_loss_weights(sampler.kernel, float(rng.normal()), rng.normal(size=9),
+                                        state, scratch)
+        assert n_used == 9
+        np.testing.assert_array_equal(scratch.sel[:9], np.arange(9))
+        np.testing.assert_array_equal(state, before)

@@ -95,7 +95,8 @@ class PairBatch(NamedTuple):
 
 
 class PairOutputs(NamedTuple):
-    """Per-pair outputs of :func:`forward` (row b belongs to pair b)."""
+    """Per-pair outputs of :func:`forward` (row b belongs to pair b).  With ``full_pool``
+    ``negs`` and ``coefs`` are not written (the used negatives are the pools, in order)."""
 
     loss: np.ndarray     # (B,) float64
     n_used: np.ndarray   # (B,) int64
@@ -177,8 +178,70 @@ def _sort_chunk_entries(c, batch, out, ent):
             ent.coef[e] = -out.coefs[b, t]
 
 
+@njit(cache=True, fastmath=_FASTMATH)
+def _full_pool_chunk(U, V, lo, hi, users, pos, pools, draw, exclude, state, indptr, indices,
+                     mask, sampler, l2, scores, scratch, urow, grow, loss_out, n_used_out,
+                     csum_out, gu_out, counts_c, starts_c, e0, ent_item, ent_user, ent_coef,
+                     shift):
+    """Pairs ``lo:hi`` (one chunk) of a full-pool sampler (``SamplerSpec.full_pool``: every
+    pool position used, in pool order, and no random draw in the weights), writing the
+    item-gradient entries straight into their bucket slots.
+
+    The chunk's pools are drawn first (the same stream as :func:`forward`'s pair-by-pair
+    draws, since the weights draw nothing), so the bucket counts -- the positive and the N
+    pool items of each pair -- are known before the pairs are scored: no ``negs``/``coefs``
+    rows and no second pass over them (:func:`_sort_chunk_entries`).  The entries, their
+    order in each bucket (per pair in batch order: the positive, then the pool in order) and
+    every float operation are those of the general path, so the results are bit-identical.
+    """
+    n_items = V.shape[0]
+    n = pools.shape[1]
+    for b in range(lo, hi):
+        u = users[b]
+        if draw:
+            S.draw_pool_row(state, n_items, indices, indptr[u], indptr[u + 1], exclude, mask,
+                            pools[b])
+        counts_c[pos[b] >> shift] += 1
+        for k in range(n):
+            counts_c[pools[b, k] >> shift] += 1
+    e = e0
+    for t in range(counts_c.shape[0]):
+        starts_c[t] = e
+        e += counts_c[t]
+    cursor = starts_c.copy()
+    for b in range(lo, hi):
+        u = users[b]
+        i = pos[b]
+        row = pools[b]
+        pos_score = _score_pair(U, V, u, i, row, urow, grow, scores, l2)
+        loss, n_used = S.pool_loss_weights(sampler, pos_score, scores, state, scratch)
+        loss_out[b] = loss
+        n_used_out[b] = n_used
+        u32 = np.int32(u)
+        e_pos = cursor[i >> shift]  # the positive's entry comes first; its coef is csum
+        cursor[i >> shift] = e_pos + 1
+        ent_item[e_pos] = i
+        ent_user[e_pos] = u32
+        csum = 0.0
+        for t in range(n_used):
+            j = row[scratch.sel[t]]
+            g = scratch.weights[t] * scratch.dls[t]
+            csum += g
+            for d in range(grow.shape[0]):
+                grow[d] -= g * np.float64(V[j, d])
+            e = cursor[j >> shift]
+            cursor[j >> shift] = e + 1
+            ent_item[e] = j
+            ent_user[e] = u32
+            ent_coef[e] = -g
+        ent_coef[e_pos] = csum
+        csum_out[b] = csum
+        for d in range(grow.shape[0]):
+            gu_out[b, d] = grow[d] + csum * np.float64(V[i, d])
+
+
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def forward(U, V, batch, sampler, l2, out, ent):
+def forward(U, V, batch, sampler, l2, out, ent, full_pool=False):
     """Phase 1, prange over fixed chunks of :data:`PAIR_CHUNK` pairs; every write goes to the
     pair's own row of ``out`` (:class:`PairOutputs`) or the chunk's own row of ``ent.counts``.
 
@@ -196,6 +259,8 @@ def forward(U, V, batch, sampler, l2, out, ent):
     # arrays).  The helpers that take the tuples are called, not inlined, for that reason.
     users, pos, pools, draw, exclude, states, indptr, indices = batch
     loss_out, n_used_out, counts, shift = out.loss, out.n_used, ent.counts, ent.shift
+    csum_out, gu_out, starts, width = out.csum, out.gu, ent.starts, out.negs.shape[1] + 1
+    ent_item, ent_user, ent_coef = ent.item, ent.user, ent.coef
     n_pairs = users.shape[0]
     n = pools.shape[1]
     dim = U.shape[1]
@@ -210,20 +275,27 @@ def forward(U, V, batch, sampler, l2, out, ent):
         mask = np.zeros((n_items + 7) // 8 if draw and exclude else 1, np.uint8)
         for t in range(counts.shape[1]):
             counts[c, t] = 0
-        for b in range(c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK)):
-            u = users[b]
-            i = pos[b]
-            row = pools[b]
-            if draw:
-                S.draw_pool_row(state, n_items, indices, indptr[u], indptr[u + 1], exclude, mask,
-                                row)
-            pos_score = _score_pair(U, V, u, i, row, urow, grow, scores, l2)
-            loss, n_used = S.pool_loss_weights(sampler, pos_score, scores, state, scratch)
-            loss_out[b] = loss
-            n_used_out[b] = n_used
-            counts[c, i >> shift] += 1
-            _pair_gradient(V, b, i, row, scratch, n_used, grow, out, counts[c], shift)
-        _sort_chunk_entries(c, batch, out, ent)
+        if full_pool:
+            _full_pool_chunk(U, V, c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK), users,
+                             pos, pools, draw, exclude, state, indptr, indices, mask, sampler,
+                             l2, scores, scratch, urow, grow, loss_out, n_used_out, csum_out,
+                             gu_out, counts[c], starts[c], c * PAIR_CHUNK * width, ent_item,
+                             ent_user, ent_coef, shift)
+        else:
+            for b in range(c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK)):
+                u = users[b]
+                i = pos[b]
+                row = pools[b]
+                if draw:
+                    S.draw_pool_row(state, n_items, indices, indptr[u], indptr[u + 1], exclude,
+                                    mask, row)
+                pos_score = _score_pair(U, V, u, i, row, urow, grow, scores, l2)
+                loss, n_used = S.pool_loss_weights(sampler, pos_score, scores, state, scratch)
+                loss_out[b] = loss
+                n_used_out[b] = n_used
+                counts[c, i >> shift] += 1
+                _pair_gradient(V, b, i, row, scratch, n_used, grow, out, counts[c], shift)
+            _sort_chunk_entries(c, batch, out, ent)
 
 
 @njit(parallel=True, cache=True)
@@ -335,6 +407,12 @@ class Workspace:
         return PairOutputs(self.loss[:n], self.n_used[:n], self.negs[:n], self.coefs[:n],
                            self.csum[:n], self.gu[:n])
 
+    def used_negatives(self, n: int, sampler) -> np.ndarray:
+        """The used negatives ``(n, >= n_used)`` of the last batch of ``n`` pairs: the pools
+        for a full-pool sampler (``sampler.spec.full_pool``: :func:`forward` does not write
+        ``negs`` then), else ``negs``."""
+        return self.pools[:n] if sampler.spec.full_pool else self.negs[:n]
+
     def entries(self, n: int) -> ItemEntries:
         """The item-gradient entries of a batch of ``n`` pairs (its chunks' rows)."""
         n_chunks = count_chunks(n, PAIR_CHUNK)
@@ -355,6 +433,6 @@ def batch_gradients(ws: Workspace, U, V, batch: PairBatch, sampler, l2: float, g
     """
     n = batch.users.size
     out, ent = ws.outputs(n), ws.entries(n)
-    forward(U, V, batch, sampler.kernel, l2, out, ent)
+    forward(U, V, batch, sampler.kernel, l2, out, ent, sampler.spec.full_pool)
     accumulate_items(U, V, ent, l2, gV, touchedV)
     accumulate_users(batch.users, out.gu, gU, touchedU)

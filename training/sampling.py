@@ -365,6 +365,11 @@ class SamplerSpec:
         ``f(params: dict, pool_size) -> int``: most pool positions of non-zero weight.
     default_n : int
         Pool size of the CLI when ``--n`` is not given.
+    full_pool : bool
+        The kernel always uses every pool position, in pool order (``n_used = N``,
+        ``sel[t] = t``), and draws no random number: the trainer's kernels then write the
+        item-gradient entries in one pass (``training.kernels``) and leave ``negs`` and
+        ``coefs`` unwritten (the used negatives are the pools).
     """
 
     name: str
@@ -377,6 +382,7 @@ class SamplerSpec:
     beta: Callable[[Any], float] = lambda sampler: 1.0
     n_used: Callable[[dict, int], int] = lambda params, pool_size: pool_size
     default_n: int = 200
+    full_pool: bool = False
 
 
 #: The registered samplers by name (registration order).
@@ -553,7 +559,8 @@ def _positive(value, name: str, n: int) -> float:
 
 register_sampler(SamplerSpec(
     name="uniform", kernel=uniform_kernel, kernel_id=0, params=(),
-    kernel_params=lambda p: (), label=lambda s: f"Uniform({s.n})", default_n=1))
+    kernel_params=lambda p: (), label=lambda s: f"Uniform({s.n})", default_n=1,
+    full_pool=True))
 
 register_sampler(SamplerSpec(
     name="dns", kernel=dns_kernel, kernel_id=1,
@@ -578,13 +585,13 @@ register_sampler(SamplerSpec(
                          "1 unbiased (authors)", (0, 1))),
     kernel_params=lambda p: (p["rho"], p["ddof"]),
     label=lambda s: f"Softmax-v({s.rho:g},{s.n})",
-    hardness=(("rho", +1), ("n", +1)), beta=lambda s: math.exp(-s.rho)))
+    hardness=(("rho", +1), ("n", +1)), beta=lambda s: math.exp(-s.rho), full_pool=True))
 
 register_sampler(SamplerSpec(
     name="score_softmax", kernel=score_softmax_kernel, kernel_id=3,
     params=(SamplerParam("tau", 1.0, _positive, "tau of score_softmax (default 1)"),),
     kernel_params=lambda p: (p["tau"],), label=lambda s: f"ScoreSoftmax({s.tau:g},{s.n})",
-    hardness=(("tau", -1), ("n", +1))))
+    hardness=(("tau", -1), ("n", +1)), full_pool=True))
 
 #: Names of the samplers registered here (the registry itself is :data:`SAMPLERS`).
 KINDS = tuple(SAMPLERS)

@@ -276,8 +276,8 @@ def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
                           tU, tV)
     grads, flags = model.backward(gU, gV, tU, tV)
     if weight_decay > 0 and not fused and n:
-        add_batch_l2(model.parameters, grads, flags, users, pos, ws.negs[:n], ws.n_used[:n],
-                     weight_decay)
+        add_batch_l2(model.parameters, grads, flags, users, pos, ws.used_negatives(n, sampler),
+                     ws.n_used[:n], weight_decay)
     grad_user, grad_item = _take_gradients(grads, flags)
     return BatchResult(ws.loss[:n].copy(), grad_user, grad_item, ws.pools[:n].copy())
 
@@ -452,8 +452,8 @@ class Trainer:
                                              self._touched[1])
         if batch_l2 > 0 and not self._l2_fused:
             n = users.size
-            add_batch_l2(self.model.parameters, grads, touched, users, pos, self._ws.negs[:n],
-                         self._ws.n_used[:n], batch_l2)
+            add_batch_l2(self.model.parameters, grads, touched, users, pos,
+                         self._ws.used_negatives(n, self.sampler), self._ws.n_used[:n], batch_l2)
         self.adam.step(grads, touched, lr, adam_wd)
         return float(self._ws.loss[: users.size].sum())
 
