@@ -88,7 +88,7 @@ REDUCTIONS = ("mean", "sum")
 # --------------------------------------------------------------------------------------
 # Numba kernels (lazy; never called at import)
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, fastmath=False)  # exact, whatever the caller's flags
 def bpr_loss_scalar(x: float) -> float:
     """Logistic (BPR) loss ``l(x) = log(1 + exp(-x))`` of one float, overflow-free.
 
@@ -108,7 +108,7 @@ def bpr_loss_scalar(x: float) -> float:
     return -x + math.log1p(math.exp(x))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)  # exact, whatever the caller's flags
 def bpr_loss_grad_scalar(x: float) -> float:
     """Derivative ``l'(x) = -1 / (1 + exp(x)) = -sigmoid(-x)`` of :func:`bpr_loss_scalar`.
 
@@ -127,7 +127,7 @@ def bpr_loss_grad_scalar(x: float) -> float:
     return -1.0 / (1.0 + math.exp(x))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)  # exact, whatever the caller's flags
 def softmax_weights_row(values: np.ndarray, tau: float, out: np.ndarray) -> None:
     """Write ``softmax(values / tau)`` into ``out`` (max-subtracted, overflow-free).
 
@@ -169,7 +169,7 @@ def softmax_weights_row(values: np.ndarray, tau: float, out: np.ndarray) -> None
         out[j] /= total
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)  # exact, whatever the caller's flags
 def _dns_mn_without_replacement_kernel(n_neg, m, n, out):
     """Rank law of DNS(M, N) with a pool drawn without replacement (see the public function).
 

@@ -65,7 +65,8 @@ ITEM_BUCKET_SHIFT = 10  # item-gradient buckets of 1024 items (1024 x 32 float64
 
 # Reassociation lets LLVM vectorize the float64 dot products (products of float32 values are
 # exact in float64; only the order of the 32 additions changes, identically on every thread).
-_FASTMATH = {"reassoc", "contract", "nsz"}
+# The same flags as the sampler kernels it calls (training.sampling.FASTMATH, set explicitly).
+_FASTMATH = S.FASTMATH
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
@@ -298,7 +299,7 @@ def forward(U, V, batch, sampler, l2, out, ent, full_pool=False):
             _sort_chunk_entries(c, batch, out, ent)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=False)
 def accumulate_items(U, V, ent, l2, gV, touched):
     """Phase 2: prange over item buckets (each owns its rows of ``gV``): for every chunk in
     order, the chunk's entries of the bucket: gV[j] += coef * U_u (+ l2 * V_j per
@@ -321,7 +322,7 @@ def accumulate_items(U, V, ent, l2, gV, touched):
                         gV[j, d] += l2 * np.float64(V[j, d])
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=False)  # exact: Adam and the serial passes, as ever
 def accumulate_users(users, gu, gU, touched):
     """Phase 2c (serial, B rows): gU[u] += gu[b] in batch order."""
     dim = gU.shape[1]
@@ -332,7 +333,7 @@ def accumulate_users(users, gu, gU, touched):
             gU[u, d] += gu[b, d]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=False)
 def _adam_entry(p, g, m1_old, m2_old, step_size, beta1, beta2, eps, inv_sqrt_bc2):
     m1 = np.float32(beta1 * np.float64(m1_old) + (1.0 - beta1) * g)
     m2 = np.float32(beta2 * np.float64(m2_old) + (1.0 - beta2) * g * g)
@@ -340,7 +341,7 @@ def _adam_entry(p, g, m1_old, m2_old, step_size, beta1, beta2, eps, inv_sqrt_bc2
             m1, m2)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=False)
 def _adam_row(P, G, touched, M1, M2, r, step_size, beta1, beta2, eps, inv_sqrt_bc2, wd):
     if touched[r] != 0:
         for d in range(P.shape[1]):
@@ -357,7 +358,7 @@ def _adam_row(P, G, touched, M1, M2, r, step_size, beta1, beta2, eps, inv_sqrt_b
                 p, wd * p, M1[r, d], M2[r, d], step_size, beta1, beta2, eps, inv_sqrt_bc2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=False)
 def adam(PU, GU, tU, M1U, M2U, PV, GV, tV, M1V, M2V, step_size, beta1, beta2, eps,
           inv_sqrt_bc2, wd):
     """torch.optim.Adam step on every entry of U and V (one parallel region).

@@ -60,8 +60,15 @@ from theory.estimators import softmax_weights_row
 from theory.validation import check_array, check_choice, check_int, check_real
 from training.loaders import to_interactions
 
+#: numba's fastmath flags of every training kernel (here and in training.kernels).  Set on each
+#: kernel explicitly: a numba function without its own flags inherits its first caller's, and
+#: the cache does not key on them, so the bits would depend on which caller compiled it first.
+#: Reassociation lets LLVM vectorize the sums; every thread count sums in the same order.
+FASTMATH = {"reassoc", "contract", "nsz"}
+
 __all__ = [
     "CHUNK",
+    "FASTMATH",
     "KINDS",
     "PAIR_CHUNK",
     "POOLS",
@@ -133,7 +140,7 @@ class KernelSampler(NamedTuple):
     params: np.ndarray
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def new_scratch(n):
     """A :class:`PoolScratch` for pools of up to ``n`` draws."""
     return PoolScratch(np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n),
@@ -143,7 +150,7 @@ def new_scratch(n):
 # --------------------------------------------------------------------------------------
 # Shared kernels
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def top_m_indices(scores, m, sel, vals):
     """Indices of the ``m`` largest ``scores`` into ``sel[:m]`` (ties: lower index first).
 
@@ -179,7 +186,7 @@ def top_m_indices(scores, m, sel, vals):
         sel[pos] = k
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath=FASTMATH)
 def bpr_loss_and_grad(x):
     """``(l(x), l'(x))`` of the BPR loss from one exponential.
 
@@ -193,7 +200,7 @@ def bpr_loss_and_grad(x):
     return -x + math.log1p(e), -1.0 / (1.0 + e)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def pool_losses(pos_score, scores, scratch):
     """Every pool position used, in order: ``sel[k] = k`` and its loss and derivative."""
     for k in range(scores.shape[0]):
@@ -201,7 +208,7 @@ def pool_losses(pos_score, scores, scratch):
         scratch.losses[k], scratch.dls[k] = bpr_loss_and_grad(pos_score - scores[k])
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def weighted_loss(scratch, n_used):
     """``(sum_t weights[t] * losses[t] over t < n_used, n_used)``: a kernel's return value."""
     total = 0.0
@@ -213,7 +220,7 @@ def weighted_loss(scratch, n_used):
 # --------------------------------------------------------------------------------------
 # Sampler kernels: kernel(params, pos_score, scores, state, scratch) -> (loss, n_used)
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def uniform_kernel(params, pos_score, scores, state, scratch):
     """Uniform weights 1/N (plain BPR); no parameter."""
     n = scores.shape[0]
@@ -223,7 +230,7 @@ def uniform_kernel(params, pos_score, scores, state, scratch):
     return weighted_loss(scratch, n)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def dns_kernel(params, pos_score, scores, state, scratch):
     """DNS(M, N) (Eq. 2): the top M share the weight; params = (M, sum?, pick_one?).
 
@@ -250,7 +257,7 @@ def dns_kernel(params, pos_score, scores, state, scratch):
     return weights[0] * losses[0], 1
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def softmax_v_kernel(params, pos_score, scores, state, scratch):
     """Softmax-v(rho, N) (Eqs. 17-18, 25): softmax(L / tau), tau = sqrt(Var L / (2 rho));
     params = (rho, ddof)."""
@@ -272,7 +279,7 @@ def softmax_v_kernel(params, pos_score, scores, state, scratch):
     return weighted_loss(scratch, n)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def score_softmax_kernel(params, pos_score, scores, state, scratch):
     """Score-softmax (Eq. 3): softmax(score / tau) over the pool; params = (tau,)."""
     n = scores.shape[0]
@@ -281,7 +288,7 @@ def score_softmax_kernel(params, pos_score, scores, state, scratch):
     return weighted_loss(scratch, n)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def pool_loss_weights(sampler, pos_score, scores, state, scratch):
     """Weights and loss of one pool; the core of every sampler (static dispatch).
 
@@ -665,7 +672,7 @@ def score_softmax(tau: float, n: int, *, pool: str = "negatives") -> Sampler:
 # --------------------------------------------------------------------------------------
 # Pools and sampling laws
 # --------------------------------------------------------------------------------------
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def draw_pool_row(state, n_items, indices, lo, hi, exclude, mask, out):
     """Fill ``out`` with uniform draws in [0, n_items), with replacement.
 
@@ -690,7 +697,7 @@ def draw_pool_row(state, n_items, indices, lo, hi, exclude, mask, out):
             mask[indices[t] >> 3] = 0
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _draw_pools_kernel(users, n_items, indptr, indices, exclude, states, chunk, out):
     n_rows = users.shape[0]
     n_chunks = (n_rows + chunk - 1) // chunk
@@ -703,7 +710,7 @@ def _draw_pools_kernel(users, n_items, indptr, indices, exclude, states, chunk, 
                           out[b])
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _draw_law_pool(state, n_neg, replace, marks, idx):
     """Fill ``idx`` with pool draws among ``n_neg`` negatives: uniform with replacement, or
     (``replace=False``) distinct by Floyd's algorithm followed by a uniform order."""
@@ -729,7 +736,7 @@ def _draw_law_pool(state, n_neg, replace, marks, idx):
         idx[r] = tmp
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FASTMATH)
 def _credit_ranks(acc_row, ranks, idx, scratch, n_used):
     """Add each used draw's weight to its negative's rank (an ordinary function: numba's
     parfor mishandles NamedTuple fields written or read in a prange body, see kernels)."""
@@ -737,7 +744,7 @@ def _credit_ranks(acc_row, ranks, idx, scratch, n_used):
         acc_row[ranks[idx[scratch.sel[t]]]] += scratch.weights[t]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=FASTMATH)
 def _rank_law_kernel(scores, pos_score, ranks, n, replace, sampler, states, n_repeats, acc):
     n_neg = scores.shape[0]
     n_chunks = acc.shape[0]
