@@ -80,7 +80,7 @@ def patched(mutant):
 # --------------------------------------------------------------------------------------
 # Generic output mutants
 # --------------------------------------------------------------------------------------
-def _map_output(transform, field=None):
+def map_output(transform, field=None):
     """A factory applying ``transform`` to the output, or to element ``field`` of a tuple /
     named tuple output."""
 
@@ -129,17 +129,17 @@ def _one_nan(x):
 
 def nan(field=None):
     """Every output value NaN (or only element ``field`` of a tuple output)."""
-    return _map_output(_all_nan, field)
+    return map_output(_all_nan, field)
 
 
 def nan_row(field=None):
     """NaN in the middle row of a batch output (or of element ``field`` of a tuple output)."""
-    return _map_output(_one_nan, field)
+    return map_output(_one_nan, field)
 
 
 def scale(factor, field=None):
     """Output (or its element ``field``) multiplied by ``factor``."""
-    return _map_output(lambda x: x * factor if not isinstance(x, tuple)
+    return map_output(lambda x: x * factor if not isinstance(x, tuple)
                        else type(x)(*[p * factor for p in x]), field)
 
 
@@ -151,7 +151,7 @@ def nan_column(column):
         frame.loc[frame.index[len(frame) // 2], column] = np.nan
         return frame
 
-    return _map_output(transform)
+    return map_output(transform)
 
 
 def negate_column(column):
@@ -162,7 +162,7 @@ def negate_column(column):
         frame[column] = -frame[column]
         return frame
 
-    return _map_output(transform)
+    return map_output(transform)
 
 
 def relabel(column, mapping):
@@ -173,7 +173,7 @@ def relabel(column, mapping):
         frame[column] = frame[column].map(lambda v: mapping.get(v, v))
         return frame
 
-    return _map_output(transform)
+    return map_output(transform)
 
 
 def swap_fields(a, b):
@@ -184,7 +184,7 @@ def swap_fields(a, b):
         d[a], d[b] = d[b], d[a]
         return type(out)(**d)
 
-    return _map_output(transform)
+    return map_output(transform)
 
 
 # --------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def _scaled_r(factor):
         frame["r"] = frame["r"] * factor
         return frame
 
-    return X._map_output(transform)
+    return X.map_output(transform)
 
 
 def _sample_nan():
@@ -54,7 +54,7 @@ def _sample_nan():
                 d[key] = np.full_like(d[key], np.nan)
         return sample
 
-    return X._map_output(transform)
+    return X.map_output(transform)
 
 
 def _n_rankings(full: bool) -> int:

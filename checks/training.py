@@ -302,9 +302,9 @@ def _own_beta_deficits(seed: int):
        "targeting (or NaN), not a small error in either (E1-E3 test the loss exactly)",
        oracle="none beyond the comparison of models (paired SE over users)",
        verifies=(_EV,),
-       mutants=[(_EV, "opauc nan", X._map_output(lambda ev: ev._replace(
+       mutants=[(_EV, "opauc nan", X.map_output(lambda ev: ev._replace(
                     opauc=np.full_like(ev.opauc, np.nan)))),
-                (_EV, "opauc columns reversed", X._map_output(lambda ev: ev._replace(
+                (_EV, "opauc columns reversed", X.map_output(lambda ev: ev._replace(
                     opauc=ev.opauc[:, ::-1])))])
 def _e4(seed: int, full: bool) -> tuple[str, bool]:
     texts, passed = [], True
@@ -341,7 +341,7 @@ G2_GRIDS = tuple(H.GRIDS)
        "hardness order, a lost K dependence or NaN, not small metric errors (M6, E1-E3)",
        oracle="none beyond the comparison of trained models",
        verifies=(_EV, "training.hardness.hardness_index"),
-       mutants=[(_EV, "recall nan", X._map_output(lambda ev: ev._replace(
+       mutants=[(_EV, "recall nan", X.map_output(lambda ev: ev._replace(
                     recall=np.full_like(ev.recall, np.nan)))),
                 ("training.hardness.hardness_index", "hardness order reversed",
                  lambda right: (lambda grid, value: len(H.GRIDS[grid]) - 1 - right(grid, value)))])
