@@ -62,6 +62,7 @@ __all__ = [
     "bpr_loss_grad",
     "bpr_loss_grad_scalar",
     "bpr_loss_scalar",
+    "check_dns_pool",
     "cvar",
     "dns_mn_beta_mixture",
     "dns_mn_objective",
@@ -894,8 +895,20 @@ def score_softmax_objective(pos_scores: ArrayLike, neg_scores: ArrayLike, tau: f
 # --------------------------------------------------------------------------------------
 # DNS(M, N): exact sampling laws (order statistics)
 # --------------------------------------------------------------------------------------
-def _check_pool(m, n):
-    """DNS(M, N)'s pool: n >= 1 draws, of which the top m, 1 <= m <= n, are used."""
+def check_dns_pool(m, n) -> tuple[int, int]:
+    """DNS(M, N)'s pool, checked: n >= 1 draws, of which the top m, 1 <= m <= n, are used.
+
+    The one check of (M, N) for theory/ (estimators and symbolic); integral floats are accepted.
+
+    Examples
+    --------
+    >>> check_dns_pool(5, 200.0)
+    (5, 200)
+    >>> check_dns_pool(6, 5)
+    Traceback (most recent call last):
+    ...
+    ValueError: m must be an integer in [1, the pool size n = 5]; got 6
+    """
     n = check_int(n, "n", low=1, integral_floats=True)
     m = check_int(m, "m", low=1, high=n, high_name="the pool size n", integral_floats=True)
     return m, n
@@ -904,7 +917,7 @@ def _check_pool(m, n):
 def _check_dns_mn(n_neg, m, n, replace):
     """DNS(M, N) over n_neg negatives: the pool rule, and n <= n_neg without replacement."""
     n_neg = check_int(n_neg, "n_neg", low=1, integral_floats=True)
-    m, n = _check_pool(m, n)
+    m, n = check_dns_pool(m, n)
     replace = check_bool(replace, "replace")
     if not replace:
         check_int(n, "n (the pool size, drawn without replacement)", high=n_neg,
@@ -1085,7 +1098,7 @@ def dns_mn_quantile_cdf(q: ArrayLike, m: int, n: int) -> float | np.ndarray:
     array([0.4375, 0.75  , 1.    ])
     """
     q_arr = _check_quantile(q)
-    m, n = _check_pool(m, n)
+    m, n = check_dns_pool(m, n)
     k = np.arange(m).reshape((m,) + (1,) * q_arr.ndim)
     return _finish(stats.binom.sf(k, n, q_arr[None]).sum(axis=0) / m)
 
@@ -1104,5 +1117,5 @@ def dns_mn_quantile_density(q: ArrayLike, m: int, n: int) -> float | np.ndarray:
     3.333333
     """
     q_arr = _check_quantile(q)
-    m, n = _check_pool(m, n)
+    m, n = check_dns_pool(m, n)
     return _finish(n / m * stats.binom.cdf(m - 1, n - 1, q_arr))

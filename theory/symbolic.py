@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import sympy as sp
 
+from theory.estimators import check_dns_pool
 from theory.validation import check_int
 
 __all__ = [
@@ -47,12 +48,6 @@ __all__ = [
     "theorem2_expansion",
     "theorem3_derivation",
 ]
-
-
-def _check_pool(m, n):
-    """DNS(M, N)'s pool: n >= 1 draws, of which the top m, 1 <= m <= n, are used."""
-    n = check_int(n, "n", low=1)
-    return check_int(m, "m", low=1, high=n, high_name="the pool size n"), n
 
 
 # --------------------------------------------------------------------------------------
@@ -359,7 +354,7 @@ def dns_mn_law_enumerated(n_neg: int, m: int, n: int,
     (2/3, 1/3, 0)
     """
     n_neg = check_int(n_neg, "n_neg", low=1)
-    m, n = _check_pool(m, n)
+    m, n = check_dns_pool(m, n)
     if not replace:
         check_int(n, "n (the pool size, drawn without replacement)", high=n_neg,
                   high_name="n_neg")
@@ -394,7 +389,7 @@ def dns_mn_law_closed_form(m: int, n: int, replace: bool = True) -> DnsLawClosed
     >>> [cf.pmf.subs({cf.r: r, cf.n_neg: 3}) for r in (1, 2, 3)]  # = dns_mn_law_enumerated(3, 1, 2)
     [5/9, 1/3, 1/9]
     """
-    m, n = _check_pool(m, n)
+    m, n = check_dns_pool(m, n)
     r = sp.Symbol("r", integer=True, nonnegative=True)
     big_n = sp.Symbol("n_neg", integer=True, positive=True)
     if replace:
@@ -446,7 +441,7 @@ def dns_mn_continuous_limit(m: int, n: int) -> DnsContinuousLimit:
     >>> lim.beta_pdf  # Beta(2, 1): the mixing law of the OPAUC levels
     2*beta
     """
-    m, n = _check_pool(m, n)
+    m, n = check_dns_pool(m, n)
     u = sp.Symbol("u", positive=True)
     b = sp.Symbol("beta", positive=True)
     density = sum(sp.binomial(n, 1) * sp.binomial(n - 1, k - 1) * u ** (k - 1) * (1 - u) ** (n - k)
