@@ -339,3 +339,51 @@ def test_full_pool_samplers_use_every_position_in_order_and_draw_nothing(kind):
         assert n_used == 9
         np.testing.assert_array_equal(scratch.sel[:9], np.arange(9))
         np.testing.assert_array_equal(state, before)
+
+
+# --------------------------------------------------------------------------------------
+# The item-gradient accumulation, bit for bit, against a plain loop in batch order
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("full_pool", [False, True], ids=["general", "one-pass"])
+def test_item_gradient_is_summed_in_batch_order_bit_for_bit(full_pool):
+    """``accumulate_items`` (12-byte entries keyed ``item << PAIR_SHIFT | pair``, summed
+    bucket by bucket and chunk by chunk) must add, to each item's row, exactly the terms a
+    plain loop over the batch adds, in the same order: per pair in batch order the positive
+    (coef ``csum``) then the used negatives in order (coef ``-c_t``), each as
+    ``coef * float64(U_u)`` and then ``l2 * V_j`` (exact: the kernel is compiled without
+    fastmath, numpy does the same IEEE operations).  A change of order (chunks or entries
+    reversed), a lost entry or a wrong user changes the bits."""
+    sampler = S.softmax_v(1.0, POOL)  # full-pool: both paths apply
+    model = _model(9)
+    users, pos, pools = _batch(10)
+    rng = np.random.default_rng(11)
+    train = sp.csr_matrix((rng.random((N_USERS, N_ITEMS)) < 0.01).astype(bool))
+    got = _run_forward(sampler, model, users, pos, pools, full_pool, False, train)
+    U, V = (a.astype(np.float64) for a in model.embeddings())
+    # The coefficients from the general path's own rows (negs, coefs), the float work of
+    # both paths being identical (test above).
+    general = K.Workspace(users.size, POOL, POOL, U.shape[1], V.shape[0])
+    general.pools[:users.size] = pools
+    batch = K.PairBatch(users, pos, general.pools[:users.size], False, True,
+                        chunk_states(7, -(-users.size // K.PAIR_CHUNK)),
+                        train.indptr.astype(np.int64), train.indices.astype(np.int64))
+    out = general.outputs(users.size)
+    K.forward(*model.embeddings(), batch, sampler.kernel, 0.01, out, general.entries(users.size),
+              False)
+    expected = np.zeros(V.shape)
+    for b in range(users.size):
+        terms = [(pos[b], out.csum[b])] + [(out.negs[b, t], -out.coefs[b, t])
+                                           for t in range(out.n_used[b])]
+        for j, coef in terms:
+            expected[j] += coef * U[users[b]]
+            expected[j] += 0.01 * V[j]
+    assert np.array_equal(got["gV"], expected)
+    assert np.array_equal(got["tV"], (np.bincount(np.r_[pos, pools.ravel()],
+                                                  minlength=N_ITEMS) > 0).astype(np.uint8))
+
+
+def test_workspace_rejects_item_ids_beyond_the_entry_keys():
+    """Item ids share an int32 key with the pair's place in its chunk (PAIR_SHIFT bits)."""
+    assert K.MAX_ITEMS << K.PAIR_SHIFT == 2 ** 31 and K.PAIR_CHUNK == 1 << K.PAIR_SHIFT
+    with pytest.raises(ValueError, match="n_items"):
+        K.Workspace(1, 2, 2, 4, K.MAX_ITEMS + 1)
