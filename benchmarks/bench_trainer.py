@@ -26,9 +26,7 @@ pools).  The last lines print the ratios Softmax-v / DNS and PyTorch / DNS.
 Usage::
 
     python benchmarks/bench_trainer.py [--data ../shared/data/gowalla.mat] [--threads 2]
-        [--batches 8] [--repeats 3] [--skip-torch] [--samplers dns,softmax_v] [--json out.json]
-
-``--samplers`` keeps a run short (comma-separated keys of :func:`samplers`; default all).
+        [--batches 8] [--repeats 3] [--skip-torch] [--json out.json]
 
 torch is an optional benchmark dependency (``pip install torch==2.13.0``, the CPU build).
 """
@@ -128,15 +126,11 @@ def _load(path):
     return split_per_user(load_mat(path), 0.8, 0)
 
 
-SAMPLER_KEYS = ("dns", "dns_authors", "softmax_v", "score_softmax", "uniform")
-
-
-def samplers(keys=SAMPLER_KEYS):
-    """(key, sampler) of the timed hnslab epochs (those of ``keys``, in the order above)."""
-    all_ = [("dns", S.dns(M, N)), ("dns_authors", S.dns(M, N, reduction="sum", pool="all")),
+def samplers():
+    """(key, sampler) of the timed hnslab epochs."""
+    return [("dns", S.dns(M, N)), ("dns_authors", S.dns(M, N, reduction="sum", pool="all")),
             ("softmax_v", S.softmax_v(1.0, N)), ("score_softmax", S.score_softmax(1.0, N)),
             ("uniform", S.uniform(1))]
-    return [(k, s) for k, s in all_ if k in keys]
 
 
 # Parts of a batch, as kernels of their own (the trainer fuses them).
@@ -228,7 +222,7 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def worker(side, data, threads, batches, epochs, keys=SAMPLER_KEYS):
+def worker(side, data, threads, batches, epochs):
     """One side of the benchmark in its own process (no two OpenMP pools in one process)."""
     import numba
 
@@ -238,7 +232,7 @@ def worker(side, data, threads, batches, epochs, keys=SAMPLER_KEYS):
     if side.startswith("hnslab"):
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         result["epoch_seconds"], result["compile_seconds"], result["profile"] = {}, {}, {}
-        for key, sampler in samplers(keys):
+        for key, sampler in samplers():
             trainer = T.Trainer(train, sampler, dim=DIM, batch_size=BATCH, lr=LR,
                                 weight_decay=WD, seed=0, threads=threads)
             order, states, per = trainer.epoch_plan(0)
@@ -273,8 +267,7 @@ def _run_worker(side, args, threads):
     import subprocess
 
     cmd = [sys.executable, __file__, "--worker", side, "--data", str(args.data), "--threads",
-           str(threads), "--batches", str(args.batches), "--epochs", str(args.epochs),
-           "--samplers", ",".join(args.samplers)]
+           str(threads), "--batches", str(args.batches), "--epochs", str(args.epochs)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"worker {side} failed:\n{done.stderr[-3000:]}")
@@ -297,8 +290,6 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=1, help="full hnslab epochs per run")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--skip-torch", action="store_true")
-    parser.add_argument("--samplers", default=",".join(SAMPLER_KEYS),
-                        help=f"comma-separated, among {', '.join(SAMPLER_KEYS)}")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     if not args.data.exists():
@@ -307,14 +298,8 @@ def main(argv=None):
     for name in ("threads", "batches", "repeats", "epochs"):
         if getattr(args, name) < 1:
             parser.error(f"argument --{name}: must be >= 1")
-    args.samplers = [k.strip() for k in args.samplers.split(",") if k.strip()]
-    unknown = sorted(set(args.samplers) - set(SAMPLER_KEYS))
-    if unknown or not args.samplers:
-        parser.error(f"argument --samplers: allowed {', '.join(SAMPLER_KEYS)}, got "
-                     f"{', '.join(unknown) or 'none'}")
     if args.worker:
-        print(json.dumps(worker(args.worker, args.data, args.threads, args.batches, args.epochs,
-                                args.samplers)))
+        print(json.dumps(worker(args.worker, args.data, args.threads, args.batches, args.epochs)))
         return 0
     have_torch = not args.skip_torch
     if have_torch:
@@ -326,7 +311,7 @@ def main(argv=None):
     sides = [("hnslab", args.threads)]
     if args.threads > 1:
         sides.append(("hnslab_1thread", 1))
-    if have_torch and "dns_authors" in args.samplers:  # the torch side times the authors' loss
+    if have_torch:
         sides.append(("torch_authors", args.threads))
     runs = {side: [] for side, _ in sides}
     load = []
@@ -334,7 +319,7 @@ def main(argv=None):
         for side, threads in sides:
             load.append(os.getloadavg()[0])
             runs[side].append(_run_worker(side, args, threads))
-    keys = [k for k, _ in samplers(args.samplers)]
+    keys = [k for k, _ in samplers()]
     main_runs = runs["hnslab"]
     n_batches = main_runs[0]["n_batches"]
     epoch = {side: {k: [float(np.median(r["epoch_seconds"][k])) for r in runs[side]] for k in keys}
@@ -344,7 +329,7 @@ def main(argv=None):
            "compile_seconds": [r["compile_seconds"] for r in main_runs],
            "peak_rss_mb": {side: max(r["peak_rss_mb"] for r in runs[side]) for side, _ in sides}}
     labels = {k: s.label() + (" authors' loss" if k == "dns_authors" else "")
-              for k, s in samplers(args.samplers)}
+              for k, s in samplers()}
     print(f"Gowalla, {out['n_batches']} batches of {BATCH}, dim {DIM}; medians over "
           f"{args.repeats} alternating runs per side (min-max in brackets); 1-min load average "
           f"during the runs {min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores (a busy "
@@ -381,7 +366,7 @@ def main(argv=None):
           "N exponentials), gradient (through all N items) and Adam: the row above.")
     print("\nPeak resident memory: " + ", ".join(f"{side} {mb:.0f} MB"
                                                  for side, mb in out["peak_rss_mb"].items()))
-    if have_torch and "dns_authors" in keys:
+    if have_torch:
         tb = [float(np.median(r["batch_seconds"])) for r in runs["torch_authors"]]
         out["torch_authors_seconds_per_batch"] = tb
         out.update(same_batch_comparison(_load(args.data)[0], args.threads))
@@ -391,19 +376,13 @@ def main(argv=None):
               f"(rel. diff {out['loss_total_rel_diff']:.1e}; per pair max "
               f"{out['loss_per_pair_max_rel_diff']:.1e}); gradient rel. diff users "
               f"{out['grad_user_rel_diff']:.1e}, items {out['grad_item_rel_diff']:.1e}")
-    if {"dns", "softmax_v", "score_softmax"} <= set(keys):
-        sv = np.array(epoch["hnslab"]["softmax_v"]) / np.array(epoch["hnslab"]["dns"])
-        ss = np.array(epoch["hnslab"]["score_softmax"]) / np.array(epoch["hnslab"]["dns"])
-        out["ratio_softmax_v_over_dns"] = sv.tolist()
-        out["ratio_score_softmax_over_dns"] = ss.tolist()
-        print(f"\nSoftmax-v(1,{N}) / DNS({M},{N}) epoch ({args.threads} threads, same run): "
-              f"{_spread(sv)}   (score-softmax / DNS: {_spread(ss)})")
-    elif {"dns", "softmax_v"} <= set(keys):
-        sv = np.array(epoch["hnslab"]["softmax_v"]) / np.array(epoch["hnslab"]["dns"])
-        out["ratio_softmax_v_over_dns"] = sv.tolist()
-        print(f"\nSoftmax-v(1,{N}) / DNS({M},{N}) epoch ({args.threads} threads, same run): "
-              f"{_spread(sv)}")
-    if have_torch and "dns_authors" in keys:
+    sv = np.array(epoch["hnslab"]["softmax_v"]) / np.array(epoch["hnslab"]["dns"])
+    ss = np.array(epoch["hnslab"]["score_softmax"]) / np.array(epoch["hnslab"]["dns"])
+    out["ratio_softmax_v_over_dns"] = sv.tolist()
+    out["ratio_score_softmax_over_dns"] = ss.tolist()
+    print(f"\nSoftmax-v(1,{N}) / DNS({M},{N}) epoch ({args.threads} threads, same run): "
+          f"{_spread(sv)}   (score-softmax / DNS: {_spread(ss)})")
+    if have_torch:
         tr = np.array(tb) * n_batches / np.array(epoch["hnslab"]["dns_authors"])
         out["ratio_torch_over_dns"] = tr.tolist()
         print(f"PyTorch CPU / hnslab DNS({M},{N}) epoch, authors' loss ({args.threads} threads, "

@@ -20,8 +20,7 @@ Per batch, three parallel regions and one short serial loop:
    and loss derivatives from the shared kernel ``training.sampling.pool_loss_weights``
    (theory.estimators' BPR loss) and writes only its own rows: loss, used negatives,
    coefficients, its user-gradient row.  At the end, the chunk groups its item-gradient
-   entries by bucket of 1024 items (a local counting sort into its own slice; 12-byte
-   entries: an int32 key ``item << PAIR_SHIFT | pair within the chunk`` and the coef).
+   entries by bucket of 1024 items (a local counting sort into its own slice).
 2. :func:`accumulate_items`: prange over item buckets; a bucket's owner adds, chunk by chunk
    in order, its entries ``coef * user_emb[u]`` to its own rows of the float64 item gradient.
 3. :func:`accumulate_users` (serial, one row per pair) adds the user-gradient rows.
@@ -46,9 +45,7 @@ from training import sampling as S
 
 __all__ = [
     "ITEM_BUCKET_SHIFT",
-    "MAX_ITEMS",
     "PAIR_CHUNK",
-    "PAIR_SHIFT",
     "PARALLEL_MIN_WORK",
     "ItemEntries",
     "PairBatch",
@@ -65,14 +62,6 @@ __all__ = [
 PAIR_CHUNK = S.PAIR_CHUNK
 PARALLEL_MIN_WORK = 2_000_000  # batch x pool x dim below which a batch runs on one thread
 ITEM_BUCKET_SHIFT = 10  # item-gradient buckets of 1024 items (1024 x 32 float64 = 256 KB)
-# An item-gradient entry's key packs (item, pair within its chunk) into one int32:
-# ``item << PAIR_SHIFT | (b - chunk start)``; the user is then ``pair_user[b]``.  12-byte
-# entries (key + float64 coef) in two arrays instead of 16 bytes in three: the entries are
-# scattered into their buckets, so fewer bytes and fewer write streams (measured: the
-# scatter of a Gowalla batch 2.5x faster on one thread).
-PAIR_SHIFT = 6
-MAX_ITEMS = 1 << (31 - PAIR_SHIFT)  # item ids must fit the key's 25 bits
-assert PAIR_CHUNK == 1 << PAIR_SHIFT
 
 # Reassociation lets LLVM vectorize the float64 dot products (products of float32 values are
 # exact in float64; only the order of the 32 additions changes, identically on every thread).
@@ -121,16 +110,14 @@ class PairOutputs(NamedTuple):
 class ItemEntries(NamedTuple):
     """Item-gradient entries grouped by chunk and item bucket (:func:`forward` writes them,
     :func:`accumulate_items` reads them): bucket ``bk`` (items ``bk << shift`` onwards) of
-    chunk ``c`` holds ``counts[c, bk]`` entries from ``starts[c, bk]``, in batch order.
-    Entry ``e`` adds ``coef[e] * user_emb[pair_user[c * PAIR_CHUNK + (key[e] & (PAIR_CHUNK -
-    1))]]`` to the gradient row of item ``key[e] >> PAIR_SHIFT``."""
+    chunk ``c`` holds ``counts[c, bk]`` entries from ``starts[c, bk]``, in batch order."""
 
-    counts: np.ndarray     # (n_chunks, n_buckets) int64
-    starts: np.ndarray     # (n_chunks, n_buckets) int64
-    key: np.ndarray        # int32, item << PAIR_SHIFT | pair within the chunk
-    coef: np.ndarray       # float64
-    pair_user: np.ndarray  # (B,) int32, the user of each pair (forward copies batch.users)
-    shift: int             # bucket of item j: j >> shift (ITEM_BUCKET_SHIFT when built)
+    counts: np.ndarray   # (n_chunks, n_buckets) int64
+    starts: np.ndarray   # (n_chunks, n_buckets) int64
+    item: np.ndarray     # int32
+    user: np.ndarray     # int32
+    coef: np.ndarray     # float64
+    shift: int           # bucket of item j: j >> shift (ITEM_BUCKET_SHIFT when built)
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
@@ -167,8 +154,8 @@ def _pair_gradient(V, b, i, row, scratch, n_used, grow, out, counts_c, shift):
 @njit(cache=True, fastmath=_FASTMATH)
 def _sort_chunk_entries(c, batch, out, ent):
     """Local counting sort of chunk ``c``'s item-gradient entries by bucket: (pos[b],
-    csum[b]) then (negs[b, t], -coefs[b, t]) for each pair b in order (keyed with b's place
-    in the chunk), into the chunk's own slice (from ``c * PAIR_CHUNK * (n_used_max + 1)``)."""
+    users[b], csum[b]) then (negs[b, t], users[b], -coefs[b, t]) for each pair b in order,
+    into the chunk's own slice (from ``c * PAIR_CHUNK * (n_used_max + 1)``)."""
     n_pairs = batch.users.shape[0]
     e = c * PAIR_CHUNK * (out.negs.shape[1] + 1)
     for t in range(ent.counts.shape[1]):
@@ -176,37 +163,37 @@ def _sort_chunk_entries(c, batch, out, ent):
         e += ent.counts[c, t]
     cursor = ent.starts[c].copy()
     for b in range(c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK)):
-        p = np.int32(b - c * PAIR_CHUNK)
+        u = np.int32(batch.users[b])
         i = batch.pos[b]
         e = cursor[i >> ent.shift]
         cursor[i >> ent.shift] = e + 1
-        ent.key[e] = (np.int32(i) << PAIR_SHIFT) | p
+        ent.item[e] = i
+        ent.user[e] = u
         ent.coef[e] = out.csum[b]
         for t in range(out.n_used[b]):
             j = out.negs[b, t]
             e = cursor[j >> ent.shift]
             cursor[j >> ent.shift] = e + 1
-            ent.key[e] = (np.int32(j) << PAIR_SHIFT) | p
+            ent.item[e] = j
+            ent.user[e] = u
             ent.coef[e] = -out.coefs[b, t]
 
 
 @njit(cache=True, fastmath=_FASTMATH)
 def _full_pool_chunk(U, V, lo, hi, users, pos, pools, draw, exclude, state, indptr, indices,
                      mask, sampler, l2, scores, scratch, urow, grow, loss_out, n_used_out,
-                     coefs, csum_out, gu_out, counts_c, starts_c, e0, ent_key, ent_coef,
+                     csum_out, gu_out, counts_c, starts_c, e0, ent_item, ent_user, ent_coef,
                      shift):
     """Pairs ``lo:hi`` (one chunk) of a full-pool sampler (``SamplerSpec.full_pool``: every
-    pool position used, in pool order, and no random draw in the weights).
+    pool position used, in pool order, and no random draw in the weights), writing the
+    item-gradient entries straight into their bucket slots.
 
     The chunk's pools are drawn first (the same stream as :func:`forward`'s pair-by-pair
     draws, since the weights draw nothing), so the bucket counts -- the positive and the N
-    pool items of each pair -- are known before the pairs are scored.  The pairs' coefs go
-    to ``coefs`` (PAIR_CHUNK, N), a chunk-local buffer that stays in cache (no ``negs`` rows,
-    no batch-wide ``coefs`` rows); the entries are scattered into their buckets in one tight
-    loop after the scoring (measured on a Gowalla batch, one thread: the forward pass 10%
-    faster than with the scattered writes between the pairs' float work).  The entries,
-    their order in each bucket (per pair in batch order: the positive, then the pool in
-    order) and every float operation are those of the general path: bit-identical results.
+    pool items of each pair -- are known before the pairs are scored: no ``negs``/``coefs``
+    rows and no second pass over them (:func:`_sort_chunk_entries`).  The entries, their
+    order in each bucket (per pair in batch order: the positive, then the pool in order) and
+    every float operation are those of the general path, so the results are bit-identical.
     """
     n_items = V.shape[0]
     n = pools.shape[1]
@@ -231,32 +218,27 @@ def _full_pool_chunk(U, V, lo, hi, users, pos, pools, draw, exclude, state, indp
         loss, n_used = S.pool_loss_weights(sampler, pos_score, scores, state, scratch)
         loss_out[b] = loss
         n_used_out[b] = n_used
+        u32 = np.int32(u)
+        e_pos = cursor[i >> shift]  # the positive's entry comes first; its coef is csum
+        cursor[i >> shift] = e_pos + 1
+        ent_item[e_pos] = i
+        ent_user[e_pos] = u32
         csum = 0.0
         for t in range(n_used):
             j = row[scratch.sel[t]]
             g = scratch.weights[t] * scratch.dls[t]
-            coefs[b - lo, t] = g
             csum += g
             for d in range(grow.shape[0]):
                 grow[d] -= g * np.float64(V[j, d])
+            e = cursor[j >> shift]
+            cursor[j >> shift] = e + 1
+            ent_item[e] = j
+            ent_user[e] = u32
+            ent_coef[e] = -g
+        ent_coef[e_pos] = csum
         csum_out[b] = csum
         for d in range(grow.shape[0]):
             gu_out[b, d] = grow[d] + csum * np.float64(V[i, d])
-    # The chunk's entries into their buckets in one tight loop after the scoring: the
-    # scattered writes overlap far better there than between the pairs' float work.
-    for b in range(lo, hi):
-        p = np.int32(b - lo)
-        i = pos[b]
-        e = cursor[i >> shift]  # the positive's entry comes first; its coef is csum
-        cursor[i >> shift] = e + 1
-        ent_key[e] = (np.int32(i) << PAIR_SHIFT) | p
-        ent_coef[e] = csum_out[b]
-        for k in range(n):
-            j = pools[b, k]
-            e = cursor[j >> shift]
-            cursor[j >> shift] = e + 1
-            ent_key[e] = (np.int32(j) << PAIR_SHIFT) | p
-            ent_coef[e] = -coefs[b - lo, k]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -279,7 +261,7 @@ def forward(U, V, batch, sampler, l2, out, ent, full_pool=False):
     users, pos, pools, draw, exclude, states, indptr, indices = batch
     loss_out, n_used_out, counts, shift = out.loss, out.n_used, ent.counts, ent.shift
     csum_out, gu_out, starts, width = out.csum, out.gu, ent.starts, out.negs.shape[1] + 1
-    ent_key, ent_coef, pair_user = ent.key, ent.coef, ent.pair_user
+    ent_item, ent_user, ent_coef = ent.item, ent.user, ent.coef
     n_pairs = users.shape[0]
     n = pools.shape[1]
     dim = U.shape[1]
@@ -294,15 +276,12 @@ def forward(U, V, batch, sampler, l2, out, ent, full_pool=False):
         mask = np.zeros((n_items + 7) // 8 if draw and exclude else 1, np.uint8)
         for t in range(counts.shape[1]):
             counts[c, t] = 0
-        for b in range(c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK)):
-            pair_user[b] = users[b]
         if full_pool:
             _full_pool_chunk(U, V, c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK), users,
                              pos, pools, draw, exclude, state, indptr, indices, mask, sampler,
-                             l2, scores, scratch, urow, grow, loss_out, n_used_out,
-                             np.empty((PAIR_CHUNK, n)), csum_out,
-                             gu_out, counts[c], starts[c], c * PAIR_CHUNK * width, ent_key,
-                             ent_coef, shift)
+                             l2, scores, scratch, urow, grow, loss_out, n_used_out, csum_out,
+                             gu_out, counts[c], starts[c], c * PAIR_CHUNK * width, ent_item,
+                             ent_user, ent_coef, shift)
         else:
             for b in range(c * PAIR_CHUNK, min(n_pairs, (c + 1) * PAIR_CHUNK)):
                 u = users[b]
@@ -328,14 +307,12 @@ def accumulate_items(U, V, ent, l2, gV, touched):
     copy).  Each gradient row is summed by one thread in batch order; a bucket's rows
     (1024 items x dim float64) stay in cache while the scattered updates land."""
     dim = V.shape[1]
-    counts, starts, ent_key, ent_coef, pair_user, _ = ent  # unpacked before the prange (forward)
+    counts, starts, ent_item, ent_user, ent_coef, _ = ent  # unpacked before the prange (forward)
     for bk in prange(counts.shape[1]):
         for c in range(counts.shape[0]):
-            first = c * PAIR_CHUNK
             for e in range(starts[c, bk], starts[c, bk] + counts[c, bk]):
-                key = ent_key[e]
-                j = key >> PAIR_SHIFT
-                u = pair_user[first + (key & (PAIR_CHUNK - 1))]
+                j = ent_item[e]
+                u = ent_user[e]
                 cf = ent_coef[e]
                 touched[j] = 1
                 for d in range(dim):
@@ -408,9 +385,6 @@ class Workspace:
     """Per-batch buffers of the kernels, sized for batches of up to ``max_pairs`` pairs."""
 
     def __init__(self, max_pairs, pool_size, n_used_max, dim, n_items):
-        if n_items > MAX_ITEMS:
-            raise ValueError(f"n_items: at most {MAX_ITEMS} items (the int32 keys of the "
-                             f"item-gradient entries), got {n_items}")
         self.pools = np.empty((max_pairs, pool_size), np.int64)
         self.loss = np.empty(max_pairs)
         self.n_used = np.empty(max_pairs, np.int64)
@@ -424,10 +398,10 @@ class Workspace:
         self.counts = np.zeros((n_chunks, self.n_buckets), np.int64)
         self.starts = np.zeros((n_chunks, self.n_buckets), np.int64)
         n_entries = n_chunks * PAIR_CHUNK * (n_used_max + 1)
-        # int32 keys (PAIR_SHIFT): 12 bytes per entry.
-        self.ent_key = np.empty(n_entries, np.int32)
+        # int32 ids (n_users, n_items < 2**31): 16 bytes per entry instead of 24.
+        self.ent_item = np.empty(n_entries, np.int32)
+        self.ent_user = np.empty(n_entries, np.int32)
         self.ent_coef = np.empty(n_entries)
-        self.pair_user = np.empty(max_pairs, np.int32)
 
     def outputs(self, n: int) -> PairOutputs:
         """The per-pair output rows of a batch of ``n`` pairs."""
@@ -443,8 +417,8 @@ class Workspace:
     def entries(self, n: int) -> ItemEntries:
         """The item-gradient entries of a batch of ``n`` pairs (its chunks' rows)."""
         n_chunks = count_chunks(n, PAIR_CHUNK)
-        return ItemEntries(self.counts[:n_chunks], self.starts[:n_chunks], self.ent_key,
-                           self.ent_coef, self.pair_user[:n], self.shift)
+        return ItemEntries(self.counts[:n_chunks], self.starts[:n_chunks], self.ent_item,
+                           self.ent_user, self.ent_coef, self.shift)
 
 
 def n_used_max(sampler, pool_size: int) -> int:
