@@ -11,10 +11,10 @@ verbatim).  The fast path must give the *same floats* (np.array_equal), not clos
 feeds theory.metrics' kernels the same blocks with the same arithmetic (see
 training.evaluation._evaluate_row), so any difference is a bug.
 
-Third oracle: the implementation before the float32 scores were tiled (one product per block
-of users, then the scan; tests/evaluation_blocked.py, kept verbatim): the same floats for
-every Top-K metric (MRR@K and MAP@K included) and OPAUC, on 1 and 2 threads, with partial
-tiles; and the tiles' score rows have the same bits as the blocks' products.
+Tiles (float32 scores are computed and scanned 64 users at a time): the tiles' score rows have
+the same bits as one product per block of users (the scores the second oracle ranks), and every
+Top-K metric (MRR@K and MAP@K included, whose values tests/test_topk_rank_metrics.py checks
+against theory.metrics) and OPAUC is the same float whatever the block size and thread count.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from evaluation_blocked import evaluate_full_ranking as evaluate_full_ranking_blocked
 from evaluation_reference import evaluate_full_ranking_reference
 from threadpoolctl import threadpool_limits
 
@@ -189,17 +188,18 @@ def test_equals_todays_implementation_on_gowalla(gowalla_path):
         for betas in ((), (0.001, 0.01)):
             _same(evaluate_full_ranking(*factors, split.train, test, betas=betas),
                   evaluate_full_ranking_reference(*factors, split.train, test, betas=betas))
-            blocked = evaluate_full_ranking_blocked(*factors, split.train, test, betas=betas,
-                                                    metrics=ALL_METRICS)
+            first = None
             for threads in THREADS:
                 with _threads(threads):
-                    _same_everywhere(evaluate_full_ranking(*factors, split.train, test, betas=betas,
-                                                           metrics=ALL_METRICS), blocked)
+                    new = evaluate_full_ranking(*factors, split.train, test, betas=betas,
+                                                metrics=ALL_METRICS)
+                first = new if first is None else first
+                _same_everywhere(new, first)
 
 
 # --------------------------------------------------------------------------------------
-# Tiles (float32: each worker scores and scans 64 users at a time) against the blocked
-# implementation: the same score bits, the same metrics, on any number of threads.
+# Tiles (float32: each worker scores and scans 64 users at a time): the score bits of one
+# product per block, the same metrics at any block size and on any number of threads.
 # --------------------------------------------------------------------------------------
 THREADS = sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)})
 ALL_METRICS = E.EVALUATION_METRICS  # recall, precision, ndcg, mrr, map
@@ -231,7 +231,7 @@ def _n_eval(test):
 
 
 @pytest.mark.parametrize("threads", THREADS)
-def test_tiles_equal_the_blocked_implementation(threads):
+def test_tiles_give_the_reference_metrics_at_any_block_size_and_thread_count(threads):
     U, V, train, test = _tied_problem(15, np.float32, n_users=300)
     rng = np.random.default_rng(15)
     continuous = ((rng.normal(size=U.shape) * 0.3).astype(np.float32),
@@ -241,13 +241,16 @@ def test_tiles_equal_the_blocked_implementation(threads):
     # users_per_block 1024: one block, tiles of 64 and a partial tile; 200 and 100: a partial
     # tile in every block (200 = 3 * 64 + 8, 100 = 64 + 36); 7: tiles are the blocks.
     for factors in ((U, V), continuous):
-        for block in (1024, 200, 100, 7):
-            for betas in ((), (0.001, 0.01), (0.01, 0.5)):
-                args = {"ks": (1, 5, 20, 50), "betas": betas, "users_per_block": block}
+        for betas in ((), (0.001, 0.01), (0.01, 0.5)):
+            args = {"ks": (1, 5, 20, 50), "betas": betas}
+            with _threads(1):
+                first = evaluate_full_ranking(*factors, train, test, metrics=ALL_METRICS, **args)
+            _same(first, evaluate_full_ranking_reference(*factors, train, test, **args))
+            for block in (1024, 200, 100, 7):
                 with _threads(threads):
-                    new = evaluate_full_ranking(*factors, train, test, metrics=ALL_METRICS, **args)
-                _same_everywhere(new, evaluate_full_ranking_blocked(*factors, train, test,
-                                                                   metrics=ALL_METRICS, **args))
+                    new = evaluate_full_ranking(*factors, train, test, metrics=ALL_METRICS,
+                                                users_per_block=block, **args)
+                _same_everywhere(new, first)
 
 
 def _digest(row):
@@ -255,8 +258,8 @@ def _digest(row):
 
 
 def _blocked_score_digests(U, V, users, block, blas_threads):
-    """Each user's score row as the blocked implementation computes it: one np.matmul per
-    block of users into a buffer."""
+    """Each user's score row as one np.matmul per block of users into a buffer computes it
+    (the scores of the implementation before the tiles)."""
     items_t = np.ascontiguousarray(V.T)
     buffer = np.empty((min(block, users.size), V.shape[0]), U.dtype)
     out = {}

@@ -25,8 +25,8 @@ with threads).  The tiles start at multiples of 64 rows from their block's start
 row sits where it sat in the block's product with respect to sgemm's row blocking; measured
 (OpenBLAS 0.3.31, SkylakeX kernels), every row then has the same bits as in the block's
 product, partial tiles included, on any number of threads, and so the results are those of
-one product per block (tests/test_evaluation.py checks the score bits and the metrics
-against the blocked implementation, tests/evaluation_blocked.py).  In float64, where dgemm's
+one product per block (tests/test_evaluation.py checks the score bits against per-block
+products and the metrics against the implementation before issue 12).  In float64, where dgemm's
 bits in the last columns do depend on how it splits the rows (measured: a few rows per 64
 differ), each block is still one product (BLAS threads as configured), scanned by the
 workers.
