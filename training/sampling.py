@@ -69,7 +69,6 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 __all__ = [
     "CHUNK",
     "FASTMATH",
-    "KINDS",
     "PAIR_CHUNK",
     "POOLS",
     "REDUCTIONS",
@@ -599,9 +598,6 @@ register_sampler(SamplerSpec(
     params=(SamplerParam("tau", 1.0, _positive, "tau of score_softmax (default 1)"),),
     kernel_params=lambda p: (p["tau"],), label=lambda s: f"ScoreSoftmax({s.tau:g},{s.n})",
     hardness=(("tau", -1), ("n", +1)), full_pool=True))
-
-#: Names of the samplers registered here (the registry itself is :data:`SAMPLERS`).
-KINDS = tuple(SAMPLERS)
 
 
 def hardness_direction(kind: str, param: str) -> int:
