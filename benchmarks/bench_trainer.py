@@ -134,7 +134,10 @@ def samplers():
 
 
 # Parts of a batch, as kernels of their own (the trainer fuses them).
-@njit(parallel=True, cache=True, fastmath={"reassoc", "contract", "nsz"})
+# cache=False here: numba keys a cached function on its own file only, so a cached copy would
+# keep running the training kernels it inlined before they were edited (it did: an earlier
+# profile timed stale Softmax-v weights).  The first of the median's repeats compiles.
+@njit(parallel=True, cache=False, fastmath={"reassoc", "contract", "nsz"})
 def _score_pools(U, V, users, pos, pools, chunk, pos_out, out):
     n_pairs, n = pools.shape
     for c in prange((n_pairs + chunk - 1) // chunk):
@@ -147,7 +150,7 @@ def _score_pools(U, V, users, pos, pools, chunk, pos_out, out):
                 out[b, k] = K._dot(urow, V, pools[b, k])
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=False)
 def _weights(pos_scores, scores, states, chunk, sampler, loss_out):
     n_pairs, n = scores.shape
     for c in prange((n_pairs + chunk - 1) // chunk):
@@ -210,6 +213,7 @@ def profile_batch(trainer, repeats):
     forward_nodraw = _median_ms(lambda: forward(False), repeats)
     accumulate_ms = _median_ms(accumulate, repeats)
     out["gradient"] = max(forward_nodraw - out["score"] - out["weights"], 0.0) + accumulate_ms
+    out["pair_pass"], out["item_accumulation"] = forward_nodraw, accumulate_ms
     out["adam"] = _median_ms(adam, repeats)
     out["sum"] = sum(out[k] for k in ("draw", "score", "weights", "gradient", "adam"))
     out["batch"] = _median_ms(batch, repeats)

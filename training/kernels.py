@@ -223,18 +223,24 @@ def _full_pool_chunk(U, V, lo, hi, users, pos, pools, draw, exclude, state, indp
         cursor[i >> shift] = e_pos + 1
         ent_item[e_pos] = i
         ent_user[e_pos] = u32
+        # Two passes: the user's gradient first, with no store that could alias ``grow``
+        # (so LLVM keeps it in registers), then the entries.  Same operations, same bits.
+        coefs = scratch.vals  # free once the weights are computed
         csum = 0.0
         for t in range(n_used):
             j = row[scratch.sel[t]]
             g = scratch.weights[t] * scratch.dls[t]
+            coefs[t] = g
             csum += g
             for d in range(grow.shape[0]):
                 grow[d] -= g * np.float64(V[j, d])
+        for t in range(n_used):
+            j = row[scratch.sel[t]]
             e = cursor[j >> shift]
             cursor[j >> shift] = e + 1
             ent_item[e] = j
             ent_user[e] = u32
-            ent_coef[e] = -g
+            ent_coef[e] = -coefs[t]
         ent_coef[e_pos] = csum
         csum_out[b] = csum
         for d in range(grow.shape[0]):

@@ -37,8 +37,11 @@ numba cannot cache them) and one :func:`register_sampler` call.
 Kernels: :func:`pool_loss_weights` (the weights, loss and loss derivatives of one pool,
 shared by the trainer, :func:`pool_weights` and :func:`empirical_rank_distribution`),
 :func:`draw_pool_row` (one pool, rejection of training positives with a per-chunk bit mask of
-the user's row).  Losses (:func:`bpr_loss_and_grad`, bit-identical to theory.estimators'
-scalar kernels) and softmax weights are theory.estimators' numba kernels.  Randomness: xoshiro256++ from
+the user's row).  Losses: DNS and uniform sampling use :func:`bpr_loss_and_grad`
+(bit-identical to theory.estimators' scalar kernels); the full-pool samplers (Softmax-v,
+score-softmax), whose rows are N long, use theory.vectormath's vectorized loss and softmax
+rows (within a few ulp of those kernels, not bit-identical; since 0.1.0's speed work, see
+CHANGELOG).  Randomness: xoshiro256++ from
 :mod:`simulations.rng`, one state per fixed chunk, seeded from a numpy ``SeedSequence``
 (:func:`simulations.rng.chunk_states`, the package's one seeding scheme);
 results do not depend on the number of threads.
@@ -56,8 +59,8 @@ from numba import njit, prange
 
 from simulations.rng import chunk_states, random_bounded
 from simulations.rng import n_chunks as count_chunks
-from theory.estimators import softmax_weights_row
 from theory.validation import check_array, check_choice, check_int, check_real
+from theory.vectormath import bpr_loss_grad_row, softmax_row
 from training.loaders import to_interactions
 
 #: numba's fastmath flags of every training kernel (here and in training.kernels).  Set on each
@@ -208,6 +211,17 @@ def pool_losses(pos_score, scores, scratch):
 
 
 @njit(cache=True, fastmath=FASTMATH)
+def pool_losses_vectorized(pos_score, scores, scratch):
+    """:func:`pool_losses` through :func:`theory.vectormath.bpr_loss_grad_row`: vectorized,
+    within a few ulp of it (not bit-identical), for the full-pool samplers' long rows."""
+    n = scores.shape[0]
+    for k in range(n):
+        scratch.sel[k] = k
+        scratch.vals[k] = pos_score - scores[k]
+    bpr_loss_grad_row(scratch.vals[:n], scratch.losses[:n], scratch.dls[:n])
+
+
+@njit(cache=True, fastmath=FASTMATH)
 def weighted_loss(scratch, n_used):
     """``(sum_t weights[t] * losses[t] over t < n_used, n_used)``: a kernel's return value."""
     total = 0.0
@@ -263,7 +277,7 @@ def softmax_v_kernel(params, pos_score, scores, state, scratch):
     n = scores.shape[0]
     rho = params[0]
     ddof = np.int64(params[1])
-    pool_losses(pos_score, scores, scratch)
+    pool_losses_vectorized(pos_score, scores, scratch)
     losses = scratch.losses
     mean = 0.0
     for k in range(n):
@@ -274,7 +288,7 @@ def softmax_v_kernel(params, pos_score, scores, state, scratch):
         d = losses[k] - mean
         var += d * d
     var /= (n - ddof)
-    softmax_weights_row(losses[:n], math.sqrt(var / (2.0 * rho)), scratch.weights[:n])
+    softmax_row(losses[:n], math.sqrt(var / (2.0 * rho)), scratch.weights[:n])
     return weighted_loss(scratch, n)
 
 
@@ -282,8 +296,8 @@ def softmax_v_kernel(params, pos_score, scores, state, scratch):
 def score_softmax_kernel(params, pos_score, scores, state, scratch):
     """Score-softmax (Eq. 3): softmax(score / tau) over the pool; params = (tau,)."""
     n = scores.shape[0]
-    pool_losses(pos_score, scores, scratch)
-    softmax_weights_row(scores, params[0], scratch.weights[:n])
+    pool_losses_vectorized(pos_score, scores, scratch)
+    softmax_row(scores, params[0], scratch.weights[:n])
     return weighted_loss(scratch, n)
 
 
