@@ -58,6 +58,7 @@ from training import sampling as S
 from training import trainer as T
 from training.datasets import DatasetError, load_dataset
 from training.results import (
+    METRIC_COLUMNS,
     RESULTS_DIR,
     RUN_KEY,
     append_result,
@@ -227,8 +228,29 @@ class Study:
                                seed=seed, threads=args.threads, **options)
         if result.interrupted:  # Ctrl-C: the sweep stops here, this run is not saved
             raise KeyboardInterrupt
-        return result_row({**result.summary(), "seed": seed}, dataset=args.dataset,
-                          model=args.model)
+        summary = {**result.summary(), "seed": seed}
+        if args.eval_every:
+            self._save_curve(summary, result.history)
+        return result_row(summary, dataset=args.dataset, model=args.model)
+
+    def _save_curve(self, summary: dict, history: list[dict]) -> None:
+        """One row per evaluated epoch E in ``args.curves``: the model after E epochs of this run
+        (``epochs`` = E; the learning-rate schedule and the random streams depend on the epoch,
+        not on the run's length, so it is the model an E-epoch run trains).  A rerun of an
+        interrupted run recomputes the same rows and skips those already there."""
+        args = self.args
+        for upto, record in enumerate(history, start=1):
+            if not all(c in record for c in METRIC_COLUMNS):
+                continue
+            seconds = [h["seconds"] for h in history[:upto]]
+            row = result_row({**summary, **{c: record[c] for c in METRIC_COLUMNS},
+                              "epochs": record["epoch"],
+                              "seconds_per_epoch": float(np.mean(seconds)),
+                              "eval_seconds": record.get("eval_seconds",
+                                                         summary["eval_seconds"])},
+                             dataset=args.dataset, model=args.model)
+            if not has_run(args.curves, **row):
+                append_result(args.curves, row)
 
 
 def run_grid(args, points) -> bool:
@@ -355,7 +377,10 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--eval-every", type=int, default=0,
-                        help="also evaluate every this many epochs (learning curves)")
+                        help="also evaluate every this many epochs: learning curves, one row "
+                             "per evaluation in --curves")
+    parser.add_argument("--curves", type=Path, default=None,
+                        help="learning-curve CSV (default: results/<dataset>_<model>_curves.csv)")
     parser.add_argument("--quick", action="store_true",
                         help="CI: 1 epoch (unless --epochs), BPR, DNS M in {1, 5}, rho = 1")
     parser.add_argument("--report-only", action="store_true")
@@ -369,6 +394,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.results is None:
         args.results = RESULTS_DIR / f"{args.dataset}_{args.model}.csv"
+    if args.curves is None:
+        args.curves = RESULTS_DIR / f"{args.dataset}_{args.model}_curves.csv"
     if args.import_json is not None:
         if not args.revision:
             parser.error("argument --import-json: needs --revision (the code that ran them)")
@@ -383,6 +410,7 @@ def main(argv=None):
     try:  # argparse has the types; the ranges are theory.validation's, named by option
         check_int(args.epochs, "--epochs", low=1)
         check_int(args.layers, "--layers", low=0)
+        check_int(args.eval_every, "--eval-every", low=0)
         for wd in args.weight_decays:
             check_real(wd, "--weight-decays", low=0.0)
         for seed in args.seeds:

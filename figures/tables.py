@@ -241,6 +241,57 @@ for _dataset in DATASETS:
             f"{_dataset}_{_model}.csv", functools.partial(grid, dataset=_dataset, model=_model))
 TABLES["table3-gowalla"] = ("gowalla_lightgcn.csv",
                             functools.partial(table2, dataset="gowalla", model="lightgcn"))
+#: The convergence rule (:func:`converged_epochs`): relative shortfall from a curve's best value.
+CONVERGENCE_TOLERANCE = 0.01
+CONVERGENCE_METRICS = ("recall@20", "ndcg@20")
+
+
+def converged_epochs(curves: pd.DataFrame, tolerance: float = CONVERGENCE_TOLERANCE,
+                     metrics=CONVERGENCE_METRICS) -> tuple[pd.DataFrame, int | None]:
+    """Epochs to convergence of learning curves (``reproduce.py --eval-every``'s rows).
+
+    Per curve (configuration, weight decay, seed): the epoch by which every metric in
+    ``metrics`` has reached ``(1 - tolerance)`` times that curve's best value (for each metric
+    the first evaluation that does; the latest of these), and the epoch of the best Recall@20.
+    The chosen training length is the largest such epoch over the curves (the slowest
+    configuration decides), or None without curves.
+    """
+    keys = ["sampler_label", "weight_decay", "seed"]
+    rows = []
+    for key, curve in curves.groupby(keys, sort=False):
+        curve = curve.sort_values("epochs")
+        first = [curve.loc[curve[m] >= (1.0 - tolerance) * curve[m].max(), "epochs"].iloc[0]
+                 for m in metrics]  # never empty: the best evaluation qualifies
+        rows.append({**dict(zip(keys, key)), "evaluated up to": int(curve["epochs"].max()),
+                     "converged at": int(max(first)),
+                     "best recall@20 at": int(curve.loc[curve["recall@20"].idxmax(), "epochs"])})
+    table = pd.DataFrame(rows)
+    return table, (int(table["converged at"].max()) if rows else None)
+
+
+def convergence(frame: pd.DataFrame, dataset: str, model: str = "mf") -> str:
+    """Markdown: each learning curve's epochs to convergence and the training length chosen
+    (:func:`converged_epochs`)."""
+    runs = select_runs(frame, dataset, model)
+    if runs.empty:
+        return _no_runs(dataset, model)
+    table, chosen = converged_epochs(runs)
+    lines = ["| configuration | weight decay | seed | evaluated up to | Recall@20 and NDCG@20 "
+             "within 1% of their best by epoch | best Recall@20 at epoch |",
+             "|---|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        lines.append(f"| {r['sampler_label']} | {r['weight_decay']:g} | {r['seed']} | "
+                     f"{r['evaluated up to']} | {r['converged at']} | "
+                     f"{r['best recall@20 at']} |")
+    lines.append("")
+    lines.append(f"Chosen training length: **{chosen} epochs** (the slowest curve's epoch of "
+                 f"convergence).")
+    return _with_label(dataset, "\n".join(lines))
+
+
+for _dataset in ("ml-1m",):
+    TABLES[f"convergence-{_dataset}"] = (
+        f"{_dataset}_mf_curves.csv", functools.partial(convergence, dataset=_dataset))
 # The authors' code on their split, as reported in issue 14 (Recall@50, NDCG@50 or None).
 AUTHORS_EARLY = {("DNS(5,200)", 10): (0.1946, 0.1181), ("Uniform(1)", 6): (0.0949, None),
                  ("Softmax-v(1,200)", 4): (0.0918, None)}

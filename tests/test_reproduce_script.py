@@ -207,6 +207,35 @@ def test_lightgcn_runs_through_the_runner(tmp_path, capsys):
     assert "Table 3" in out and "0.3176" in out  # next to the paper's LightGCN numbers
 
 
+def test_learning_curves_are_the_models_of_shorter_runs(tmp_path, capsys):
+    """--eval-every E writes one curve row per evaluation; the row at epoch E of a longer run
+    has exactly the metrics of an E-epoch run (independent check of the docstring's claim);
+    a rerun adds no duplicate."""
+    data = planted_dataset(120, 90, seed=1, density=0.08)
+    train, test = split_per_user(data.matrix, 0.8, 0)
+    save_lightgcn_txt(train, tmp_path / "train.txt")
+    save_lightgcn_txt(test, tmp_path / "test.txt")
+    rep = _script()
+    common = ["--data", str(tmp_path / "train.txt"), "--dataset", "ml-1m", "--only", "DNS:5",
+              "--weight-decays", "0.001", "--no-progress"]
+    curves = tmp_path / "curves.csv"
+    long = [*common, "--epochs", "4", "--eval-every", "2", "--curves", str(curves),
+            "--results", str(tmp_path / "long.csv")]
+    assert rep.main(long) == 0
+    short = [*common, "--epochs", "2", "--results", str(tmp_path / "short.csv")]
+    assert rep.main(short) == 0
+    frame = R.read_results(curves)
+    assert list(frame["epochs"]) == [2, 4]
+    metrics = list(R.METRIC_COLUMNS)
+    at = {e: frame[frame["epochs"] == e][metrics].to_numpy(float)[0] for e in (2, 4)}
+    assert np.array_equal(at[2], R.read_results(tmp_path / "short.csv")[metrics].to_numpy(float)[0])
+    assert np.array_equal(at[4], R.read_results(tmp_path / "long.csv")[metrics].to_numpy(float)[0])
+    assert not np.array_equal(at[2], at[4])  # the curve moved: the check above can fail
+    Path(tmp_path / "long.csv").unlink()  # the run again (its row was lost): same curve rows
+    assert rep.main(long) == 0
+    assert len(R.read_results(curves)) == 2
+
+
 # --------------------------------------------------------------------------------------
 # Guideline 2 per weight decay, the figure's data, JSON import
 # --------------------------------------------------------------------------------------

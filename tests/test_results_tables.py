@@ -290,3 +290,34 @@ def test_early_learning_rows_equal_the_records():
             assert n == len(runs) and _close(mean, runs[column].mean())
             if sd is not None:
                 assert _close(sd, runs[column].std(ddof=1))
+
+
+def test_converged_epochs_against_a_plain_loop():
+    """The convergence rule on random curves: first epoch with every metric >= 99% of its
+    curve's best, the slowest curve decides; recomputed here with plain Python loops."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for label in ("Uniform(1)", "DNS(5,200)"):
+        for seed in (0, 1):
+            level = rng.uniform(0.1, 0.3)
+            for epoch in range(25, 401, 25):  # a noisy saturating curve
+                rise = 1.0 - np.exp(-epoch / rng.uniform(20, 60))
+                rows.append(_summary(sampler_label=label, seed=seed, epochs=epoch,
+                                     **{"recall@20": level * rise + rng.normal(0, 3e-4),
+                                        "ndcg@20": 0.6 * level * rise + rng.normal(0, 3e-4)}))
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=0)  # any row order
+    table, chosen = tables.converged_epochs(frame)
+    expected = {}
+    for r in rows:
+        expected.setdefault((r["sampler_label"], r["seed"]), []).append(r)
+    slowest = 0
+    for (label, seed), curve in expected.items():
+        curve.sort(key=lambda r: r["epochs"])
+        best = {m: max(r[m] for r in curve) for m in ("recall@20", "ndcg@20")}
+        first = max(next(r["epochs"] for r in curve if r[m] >= 0.99 * best[m]) for m in best)
+        top = max(curve, key=lambda r: r["recall@20"])["epochs"]
+        got = table[(table["sampler_label"] == label) & (table["seed"] == seed)].iloc[0]
+        assert (got["converged at"], got["best recall@20 at"]) == (first, top)
+        slowest = max(slowest, first)
+    assert chosen == slowest and 25 < chosen < 400
+    assert tables.converged_epochs(frame.iloc[:0])[1] is None
