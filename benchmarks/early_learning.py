@@ -33,8 +33,8 @@ user by user in row order, ``random.sample(range(n_u), round(0.8 n_u))`` as trai
 positions of the user's items (sorted by item id, as ``csc.tocsr()`` leaves them).  That is
 deterministic, so :func:`authors_split` rebuilds it with ``random.Random(10)``.
 
-Nothing is appended to ``results/``: the script prints a table (and ``--json PATH`` writes
-every record).  Timings are printed for orientation only (the two sides run one after the
+The script prints a table; ``--results PATH`` appends one row per record to a CSV (the README
+quotes ``results/early_learning_gowalla.csv``) and ``--json PATH`` writes every record.  Timings are printed for orientation only (the two sides run one after the
 other in one process on a shared machine; this is not a speed benchmark).
 
 Usage::
