@@ -34,8 +34,9 @@ positions of the user's items (sorted by item id, as ``csc.tocsr()`` leaves them
 deterministic, so :func:`authors_split` rebuilds it with ``random.Random(10)``.
 
 The script prints a table; ``--results PATH`` appends one row per record to a CSV (the README
-quotes ``results/early_learning_gowalla.csv``) and ``--json PATH`` writes every record.  Timings are printed for orientation only (the two sides run one after the
-other in one process on a shared machine; this is not a speed benchmark).
+quotes ``results/early_learning_gowalla.csv``) and ``--json PATH`` writes every record.
+Timings are printed for orientation only (the two sides run one after the other in one
+process on a shared machine; this is not a speed benchmark).
 
 Usage::
 

@@ -67,12 +67,19 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # fdlibm's split of ln 2: k * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
 _SQRT2 = 1.4142135623730951
-# 1/k!, k = 13 .. 0 (Horner order): exp(r) on |r| <= ln2 / 2
-_E13, _E12, _E11, _E10, _E9, _E8, _E7, _E6, _E5, _E4, _E3, _E2, _E1, _E0 = (
-    1.0 / math.factorial(k) for k in range(13, -1, -1))
-# 2 / (2k + 1), k = 11 .. 0: 2 atanh(s) = s * sum_k 2 s^2k / (2k + 1)
-_A11, _A10, _A9, _A8, _A7, _A6, _A5, _A4, _A3, _A2, _A1, _A0 = (
-    2.0 / (2 * k + 1) for k in range(11, -1, -1))
+# Polynomial coefficients, highest degree first (Horner order), as numba compile-time tuples.
+# 1/k!, k = 13 .. 0: exp(r) on |r| <= ln2 / 2.
+_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13, -1, -1))
+# 2 / (2k + 1), k = 11 .. 0: 2 atanh(s) = s * sum_k 2 s^2k / (2k + 1).
+_ATANH_SERIES = tuple(2.0 / (2 * k + 1) for k in range(11, -1, -1))
+
+
+@njit(cache=True, fastmath=_FLAGS)
+def _horner(x, coefficients):
+    p = 0.0
+    for c in coefficients:
+        p = p * x + c
+    return p
 
 
 @njit(cache=True, fastmath=_FLAGS, error_model="numpy")
@@ -92,20 +99,7 @@ def exp_scalar(x):
     v = min(max(x, EXP_MIN), EXP_MAX)
     k = math.floor(v * _LOG2E + 0.5)
     r = (v - k * _LN2_HI) - k * _LN2_LO
-    p = _E13
-    p = p * r + _E12
-    p = p * r + _E11
-    p = p * r + _E10
-    p = p * r + _E9
-    p = p * r + _E8
-    p = p * r + _E7
-    p = p * r + _E6
-    p = p * r + _E5
-    p = p * r + _E4
-    p = p * r + _E3
-    p = p * r + _E2
-    p = p * r + _E1
-    p = p * r + _E0
+    p = _horner(r, _EXP_TAYLOR)
     return p * np.int64((np.int64(k) + 1023) << 52).view(np.float64)
 
 
@@ -127,18 +121,7 @@ def log1p_unit(e):
     c = (e - (u - 1.0)) / u  # the rounding error of u, relative to u
     s = (f - 1.0) / (f + 1.0)
     z = s * s
-    p = _A11
-    p = p * z + _A10
-    p = p * z + _A9
-    p = p * z + _A8
-    p = p * z + _A7
-    p = p * z + _A6
-    p = p * z + _A5
-    p = p * z + _A4
-    p = p * z + _A3
-    p = p * z + _A2
-    p = p * z + _A1
-    p = p * z + _A0
+    p = _horner(z, _ATANH_SERIES)
     return k * _LN2_HI + (s * p + (k * _LN2_LO + c))
 
 
