@@ -317,8 +317,29 @@ def early_learning(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def rounding_check(frame: pd.DataFrame) -> str:
+    """Markdown: one 200-epoch run trained twice with the same seed, before and after a change
+    that moves its arithmetic by rounding only (``variant``, ``git_revision``), and the
+    differences of every metric."""
+    if frame.empty:
+        return "_No runs yet._"
+    metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in KS]
+    head = [m.replace("recall", "Recall").replace("ndcg", "NDCG") for m in metrics]
+    lines = ["| run | revision | " + " | ".join(head) + " |",
+             "|---|---|" + "---|" * len(metrics)]
+    for r in frame.to_dict("records"):
+        lines.append(f"| {r['sampler_label']}, {r['variant']} | {r['git_revision']} | "
+                     + " | ".join(f"{r[m]:.4f}" for m in metrics) + " |")
+    if len(frame) == 2:
+        diff = frame[metrics].iloc[1] - frame[metrics].iloc[0]
+        lines.append("| difference (second - first) | | "
+                     + " | ".join(f"{d:+.4f}" for d in diff) + " |")
+    return "\n".join(lines)
+
+
 #: Tables read from their own CSV layout (not training.results'): name -> (file, renderer).
-RAW_TABLES = {"early-learning-gowalla": ("early_learning_gowalla.csv", early_learning)}
+RAW_TABLES = {"early-learning-gowalla": ("early_learning_gowalla.csv", early_learning),
+              "rounding-check-gowalla": ("rounding_check_gowalla.csv", rounding_check)}
 
 _BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /results:(?P=name) -->)",
                     re.S)

@@ -321,3 +321,19 @@ def test_converged_epochs_against_a_plain_loop():
         slowest = max(slowest, first)
     assert chosen == slowest and 25 < chosen < 400
     assert tables.converged_epochs(frame.iloc[:0])[1] is None
+
+
+def test_rounding_check_rows_equal_the_records():
+    """The rounding-check block: each run's metrics and the difference row, recomputed from the
+    committed CSV (two runs of one configuration and seed, before and after)."""
+    frame = pd.read_csv(R.RESULTS_DIR / "rounding_check_gowalla.csv")
+    assert len(frame) == 2 and frame["sampler_label"].nunique() == 1
+    assert frame["seed"].nunique() == 1 and frame["git_revision"].nunique() == 2
+    metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in (5, 20, 50)]
+    rows = _rows(_block("rounding-check-gowalla"))
+    assert len(rows) == 3
+    for row, record in zip(rows[:2], frame.to_dict("records")):
+        assert row[1] == str(record["git_revision"])
+        assert all(_close(cell, record[m]) for cell, m in zip(row[2:], metrics))
+    diffs = frame[metrics].iloc[1].to_numpy(float) - frame[metrics].iloc[0].to_numpy(float)
+    assert all(_close(cell, d) for cell, d in zip(rows[2][2:], diffs))
