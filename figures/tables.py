@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from simulations.files import atomic_write_text
-from training.results import RESULTS_DIR, read_results
+from training.results import METRIC_COLUMNS, RESULTS_DIR, read_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -276,8 +276,10 @@ def convergence(frame: pd.DataFrame, dataset: str, model: str = "mf") -> str:
     if runs.empty:
         return _no_runs(dataset, model)
     table, chosen = converged_epochs(runs)
-    lines = ["| configuration | weight decay | seed | evaluated up to | Recall@20 and NDCG@20 "
-             "within 1% of their best by epoch | best Recall@20 at epoch |",
+    within = " and ".join(m.replace("recall", "Recall").replace("ndcg", "NDCG")
+                          for m in CONVERGENCE_METRICS)
+    lines = [f"| configuration | weight decay | seed | evaluated up to | {within} within "
+             f"{CONVERGENCE_TOLERANCE:.0%} of their best by epoch | best Recall@20 at epoch |",
              "|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
         lines.append(f"| {r['sampler_label']} | {r['weight_decay']:g} | {r['seed']} | "
@@ -323,7 +325,7 @@ def rounding_check(frame: pd.DataFrame) -> str:
     differences of every metric."""
     if frame.empty:
         return "_No runs yet._"
-    metrics = [f"{m}@{k}" for m in ("recall", "ndcg") for k in KS]
+    metrics = list(METRIC_COLUMNS)
     head = [m.replace("recall", "Recall").replace("ndcg", "NDCG") for m in metrics]
     lines = ["| run | revision | " + " | ".join(head) + " |",
              "|---|---|" + "---|" * len(metrics)]

@@ -223,8 +223,9 @@ def _full_pool_chunk(U, V, lo, hi, users, pos, pools, draw, exclude, state, indp
         cursor[i >> shift] = e_pos + 1
         ent_item[e_pos] = i
         ent_user[e_pos] = u32
-        # Two passes: the user's gradient first, with no store that could alias ``grow``
-        # (so LLVM keeps it in registers), then the entries.  Same operations, same bits.
+        # Two passes: the user's gradient first, with no store in its loop that could alias
+        # ``grow``, then the entries (about 2 ms of a 25 ms Softmax-v batch, measured).  Same
+        # operations, same bits.
         coefs = scratch.vals  # free once the weights are computed
         csum = 0.0
         for t in range(n_used):
