@@ -23,8 +23,11 @@ whose store is the results CSV (:class:`Study`): each finished run appends one r
 ``results/<dataset>_<model>.csv`` (:mod:`training.results`, atomic; ``--results`` overrides)
 and a rerun skips the runs already there (run key: data set, model, sampler, weight decay,
 seed, epochs).  Runs go one configuration at a time (seed-major, then the grid's order, then
-weight decay), so Ctrl-C (stop after the current batch; the interrupted run is not saved)
-loses only the run in progress.
+weight decay).  The run in progress writes a checkpoint every ``--checkpoint-every`` (5)
+epochs into ``--checkpoints`` (default: ``.checkpoints/`` beside the results CSV; deleted once
+the run's row is saved), and a rerun continues it from there with the same bits
+(:func:`training.trainer.train_model`'s ``checkpoint``), so a stopped process (Ctrl-C, a
+killed session) loses at most the epochs since the last checkpoint.
 
 Report: the grid, Table 2 / Table 3 next to the paper (Gowalla; Yelp2018 and MovieLens-1M are
 stand-ins, not the paper's data sets) and the Guideline 2 picks per weight decay with the
@@ -205,6 +208,14 @@ class Study:
             append_result(self.args.results, row)
             print(f"    recall@50 {row['recall@50']:.4f} ndcg@50 {row['ndcg@50']:.4f} "
                   f"({row['seconds_per_epoch']:.1f} s/epoch)", flush=True)
+        self.checkpoint(cell.config).unlink(missing_ok=True)  # the row is kept: not needed
+
+    def checkpoint(self, config) -> Path:
+        """The checkpoint file of a run: one per run key, in ``--checkpoints``."""
+        key = self._key(config)
+        name = "_".join(str(key[c]) for c in ("dataset", "model", "sampler_label"))
+        name += f"_wd{key['weight_decay']:g}_seed{key['seed']}_{key['epochs']}epochs.npz"
+        return self.args.checkpoints / name.replace(",", "-").replace("(", "").replace(")", "")
 
     def train(self, config: dict, cell_seed: int) -> dict:
         """Train one run and return its results row; raises KeyboardInterrupt if stopped.
@@ -219,13 +230,18 @@ class Study:
             print(f"{args.dataset} (seed {seed}): {train.shape[0]} users x {train.shape[1]} "
                   f"items, {train.nnz} train / {test.nnz} test interactions", flush=True)
         train, test = self.splits[seed]
-        print(f"{self._head(config)}, {args.model}, {args.epochs} epochs ...", flush=True)
+        checkpoint = self.checkpoint(config)
+        resume = f", resuming from {checkpoint}" if checkpoint.exists() else ""
+        print(f"{self._head(config)}, {args.model}, {args.epochs} epochs{resume} ...",
+              flush=True)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
         options = {"layers": args.layers} if args.model == "lightgcn" else {}
         result = T.train_model(train, test, self._sampler(config), model=args.model,
                                epochs=args.epochs, ks=KS, eval_every=args.eval_every,
                                progress=not args.no_progress, dim=32, batch_size=4096, lr=1e-3,
                                weight_decay=wd, weight_decay_mode="adam", lr_decay=True,
-                               seed=seed, threads=args.threads, **options)
+                               seed=seed, threads=args.threads, checkpoint=checkpoint,
+                               checkpoint_every=args.checkpoint_every, **options)
         if result.interrupted:  # Ctrl-C: the sweep stops here, this run is not saved
             raise KeyboardInterrupt
         summary = {**result.summary(), "seed": seed}
@@ -381,6 +397,11 @@ def main(argv=None):
                              "per evaluation in --curves")
     parser.add_argument("--curves", type=Path, default=None,
                         help="learning-curve CSV (default: results/<dataset>_<model>_curves.csv)")
+    parser.add_argument("--checkpoints", type=Path, default=None, metavar="FOLDER",
+                        help="checkpoints of the run in progress (default: .checkpoints/ "
+                             "beside the results CSV)")
+    parser.add_argument("--checkpoint-every", type=int, default=5, metavar="EPOCHS",
+                        help="epochs between checkpoints (default 5)")
     parser.add_argument("--quick", action="store_true",
                         help="CI: 1 epoch (unless --epochs), BPR, DNS M in {1, 5}, rho = 1")
     parser.add_argument("--report-only", action="store_true")
@@ -396,6 +417,8 @@ def main(argv=None):
         args.results = RESULTS_DIR / f"{args.dataset}_{args.model}.csv"
     if args.curves is None:
         args.curves = RESULTS_DIR / f"{args.dataset}_{args.model}_curves.csv"
+    if args.checkpoints is None:
+        args.checkpoints = args.results.parent / ".checkpoints"
     if args.import_json is not None:
         if not args.revision:
             parser.error("argument --import-json: needs --revision (the code that ran them)")
@@ -411,6 +434,7 @@ def main(argv=None):
         check_int(args.epochs, "--epochs", low=1)
         check_int(args.layers, "--layers", low=0)
         check_int(args.eval_every, "--eval-every", low=0)
+        check_int(args.checkpoint_every, "--checkpoint-every", low=1)
         for wd in args.weight_decays:
             check_real(wd, "--weight-decays", low=0.0)
         for seed in args.seeds:

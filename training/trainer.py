@@ -39,13 +39,23 @@ Seeds: the model's initialization, the pair orders and the pools come from disjo
 branches (0, 1, 2) of the root seed; random numbers depend only on (seed, epoch, batch,
 chunk), so the same seed gives bit-identical parameters for any thread count.
 
+Checkpoints: a run's trajectory depends only on its settings, its seed and the epoch, so the
+state after epoch E (parameters, Adam moments and step count, E; :meth:`Trainer.save_checkpoint`)
+is all a later process needs to continue it: :func:`train_model` with ``checkpoint=PATH``
+resumes from PATH when it is there and writes it every ``checkpoint_every`` epochs, and the
+resumed run ends with the same bits as an uninterrupted one.  A checkpoint records a
+fingerprint of the run (settings, seed, training matrix); another run refuses it.
+
 Evaluation: :func:`training.evaluation.evaluate_full_ranking` on ``model.embeddings()``:
 full ranking over all items, training items masked, averaged over users with test items.
 The command line is :mod:`training.cli` (``python -m training``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -55,6 +65,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from simulations.files import atomic_path
 from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence, chunk_states, n_chunks
 from theory.validation import check_choice, check_int, check_real
 from training import kernels as K
@@ -67,6 +78,7 @@ __all__ = [
     "WEIGHT_DECAY_MODES",
     "Adam",
     "BatchResult",
+    "CheckpointError",
     "TrainResult",
     "Trainer",
     "add_batch_l2",
@@ -80,6 +92,10 @@ ADAM_EPS = 1e-8
 
 # Spawn-key branches of the root seed (models.BRANCH_INIT = 0 is the initialization).
 _BRANCH_ORDER, _BRANCH_POOLS = 1, 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot continue this run (another run's, or unreadable)."""
 
 
 class BatchResult(NamedTuple):
@@ -498,6 +514,66 @@ class Trainer:
         return record
 
 
+    # ------------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """sha256 (hex) of everything that fixes this run's trajectory: the model and its
+        options, the sampler, dim, batch size, learning rate and its schedule, weight decay
+        and its mode, the root seed and the training matrix (not the thread count, which
+        never changes the results)."""
+        settings = {k: v for k, v in _config_dict(self, None).items() if k != "epochs"}
+        settings.update(model_options=self.model_options, lr_decay_gamma=self.lr_decay_gamma,
+                        lr_decay_step=self.lr_decay_step,
+                        seed=[repr(self.root.entropy), list(self.root.spawn_key)])
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=repr).encode())
+        for a in (self.indptr, self.indices):
+            digest.update(np.ascontiguousarray(a).tobytes())
+        return digest.hexdigest()
+
+    def save_checkpoint(self, path: str | os.PathLike, history=()) -> None:
+        """Write the state after the last completed epoch to the .npz file ``path``
+        (atomically: a temporary file renamed into place): parameters, Adam moments and step
+        count, the epoch, :meth:`fingerprint` and ``history`` (JSON-ready epoch records)."""
+        arrays = {"epoch": np.int64(self.epoch), "adam_step": np.int64(self.adam.step_count),
+                  "fingerprint": np.str_(self.fingerprint()),
+                  "history": np.str_(json.dumps(list(history), default=_json_number))}
+        for k, (p, m1, m2) in enumerate(zip(self.model.parameters, self.adam.m1, self.adam.m2)):
+            arrays.update({f"param{k}": p, f"adam_m1_{k}": m1, f"adam_m2_{k}": m2})
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> list:
+        """Continue from the checkpoint ``path`` (written by :meth:`save_checkpoint` for this
+        same run): restores parameters, Adam state and epoch in place; returns its history.
+        Raises CheckpointError if the file is another run's or unreadable."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                data = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {os.fspath(path)!r} cannot be read: {exc}") from exc
+        if str(data.get("fingerprint", "")) != self.fingerprint():
+            raise CheckpointError(
+                f"checkpoint {os.fspath(path)!r} belongs to another run (other settings, seed or "
+                "training data); delete it or choose another checkpoint path")
+        for k, (p, m1, m2) in enumerate(zip(self.model.parameters, self.adam.m1, self.adam.m2)):
+            for target, key in ((p, f"param{k}"), (m1, f"adam_m1_{k}"), (m2, f"adam_m2_{k}")):
+                if data[key].shape != target.shape or data[key].dtype != target.dtype:
+                    raise CheckpointError(f"checkpoint {os.fspath(path)!r}: {key} has shape "
+                                          f"{data[key].shape}, expected {target.shape}")
+                target[...] = data[key]
+        self.epoch = int(data["epoch"])
+        self.adam.step_count = int(data["adam_step"])
+        return json.loads(str(data["history"]))
+
+
+def _json_number(x):
+    """JSON encoder fallback for numpy scalars (floats round-trip exactly through repr)."""
+    if isinstance(x, (np.integer, np.bool_)):
+        return x.item()
+    if isinstance(x, np.floating):
+        return float(x)
+    raise TypeError(f"{type(x).__name__} is not JSON serializable")
+
+
 def _config_dict(trainer: Trainer, epochs) -> dict:
     s = trainer.sampler
     # Every registered sampler parameter (own value or default): the results' columns.
@@ -515,7 +591,8 @@ def _config_dict(trainer: Trainer, epochs) -> dict:
 
 def train_model(train, test, sampler: S.Sampler, *, model: str = "mf", epochs: int = 20,
                 ks=(5, 20, 50), betas=(), eval_every: int = 0, progress: bool = False,
-                handle_sigint: bool = True, **trainer_options) -> TrainResult:
+                handle_sigint: bool = True, checkpoint: str | os.PathLike | None = None,
+                checkpoint_every: int = 5, **trainer_options) -> TrainResult:
     """Train ``model`` with BPR under ``sampler`` for ``epochs`` epochs, then evaluate on ``test``.
 
     Parameters
@@ -530,6 +607,12 @@ def train_model(train, test, sampler: S.Sampler, *, model: str = "mf", epochs: i
     handle_sigint : the first Ctrl-C stops after the current batch (a second one aborts);
         the partial epoch is then discarded: the parameters of the last completed epoch are
         restored and evaluated (``interrupted=True``, ``epochs_completed`` says how many).
+    checkpoint : path of a .npz checkpoint, optional.  When the file exists the run continues
+        from it (:meth:`Trainer.load_checkpoint`: same settings, seed and data, else
+        CheckpointError; its epoch records come back into ``history``); the state is written
+        there every ``checkpoint_every`` epochs and after the last one.  The caller deletes it
+        once the result is kept.  Resumed or not, the run ends with the same parameters.
+    checkpoint_every : int >= 1, epochs between checkpoints (5).
     **trainer_options : passed to :class:`Trainer` (dim, batch_size, lr, weight_decay,
         weight_decay_mode, lr_decay, lr_decay_gamma, lr_decay_step, seed, threads, and the
         model's options, e.g. init_std for MF).
@@ -554,6 +637,8 @@ def train_model(train, test, sampler: S.Sampler, *, model: str = "mf", epochs: i
     """
     epochs = check_int(epochs, "epochs", low=0, integral_floats=True)
     eval_every = check_int(eval_every, "eval_every", low=0, integral_floats=True)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", low=1,
+                                 integral_floats=True)
     trainer = Trainer(train, sampler, model=model, **trainer_options)
     test = to_interactions(test, name="test")
     if test.shape != trainer.train.shape:
@@ -565,12 +650,17 @@ def train_model(train, test, sampler: S.Sampler, *, model: str = "mf", epochs: i
                                      betas=betas).mean()
 
     history = []
+    if checkpoint is not None and os.path.exists(checkpoint):
+        history = trainer.load_checkpoint(checkpoint)
+        if trainer.epoch > epochs:
+            raise CheckpointError(f"checkpoint {os.fspath(checkpoint)!r} is at epoch "
+                                  f"{trainer.epoch}, after the {epochs} epochs asked for")
     interrupted = False
     flag = _InterruptFlag()
     params = trainer.model.parameters
     snapshot = [p.copy() for p in params]
     with (flag if handle_sigint else _NullContext()):
-        for _ in range(epochs):
+        while trainer.epoch < epochs:
             record = trainer.run_epoch(progress=progress, stop=lambda: flag.set)
             if not record["completed"]:
                 interrupted = True
@@ -582,6 +672,9 @@ def train_model(train, test, sampler: S.Sampler, *, model: str = "mf", epochs: i
                 record.update(evaluate(trainer.model))
                 record["eval_seconds"] = time.perf_counter() - start
             history.append(record)
+            if checkpoint is not None and (trainer.epoch % checkpoint_every == 0
+                                           or trainer.epoch == epochs or flag.set):
+                trainer.save_checkpoint(checkpoint, history)
             if flag.set:
                 interrupted = trainer.epoch < epochs
                 break
