@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from simulations.files import atomic_write_text
+from simulations.files import atomic_write_text, folder_lock
 
 __all__ = [
     "METRIC_COLUMNS",
@@ -115,7 +115,9 @@ def has_run(path: str | os.PathLike, **key) -> bool:
 
 
 def append_result(path: str | os.PathLike, row: dict) -> None:
-    """Append one row to the results CSV ``path``, atomically (temporary file + rename).
+    """Append one row to the results CSV ``path``, atomically (temporary file + rename) and
+    under :func:`simulations.files.folder_lock`, so that processes appending to the same file
+    at the same time keep every row.
 
     Raises ValueError if the run (:data:`RUN_KEY`) is already there or a column is missing.
     """
@@ -123,12 +125,14 @@ def append_result(path: str | os.PathLike, row: dict) -> None:
     missing = [c for c in RESULT_COLUMNS if c not in row]
     if missing:
         raise ValueError(f"row: missing {', '.join(missing)}")
-    frame = read_results(path)
-    if any(_key(r) == _key(row) for r in frame.to_dict("records")):
-        raise ValueError(f"{path}: the run {dict(zip(RUN_KEY, _key(row)))} is already recorded")
-    new = pd.DataFrame([{c: row[c] for c in RESULT_COLUMNS}])
-    frame = new if frame.empty else pd.concat([frame[list(RESULT_COLUMNS)], new],
-                                              ignore_index=True)
-    atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
+    with folder_lock(path):
+        frame = read_results(path)
+        if any(_key(r) == _key(row) for r in frame.to_dict("records")):
+            raise ValueError(f"{path}: the run {dict(zip(RUN_KEY, _key(row)))} is already "
+                             "recorded")
+        new = pd.DataFrame([{c: row[c] for c in RESULT_COLUMNS}])
+        frame = new if frame.empty else pd.concat([frame[list(RESULT_COLUMNS)], new],
+                                                  ignore_index=True)
+        atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
 
 
