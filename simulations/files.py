@@ -78,9 +78,9 @@ def folder_lock(path: str | os.PathLike) -> Iterator[None]:
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "rows.csv"
     >>> with folder_lock(target):
-    ...     atomic_write_text(target, "a\n1\n")
+    ...     atomic_write_text(target, "a\\n1\\n")
     >>> target.read_text()
-    'a\n1\n'
+    'a\\n1\\n'
     """
     try:
         import fcntl
