@@ -21,15 +21,16 @@ Cache: in float32, each block's product is split into tiles of 64 users (10 MB o
 for Gowalla), and each of ``numba.get_num_threads()`` worker threads scores a tile with a
 single-threaded BLAS call and scans it at once, while the scores are still in cache
 (scanning a 168 MB block after its product read it back from memory: the scan did not scale
-with threads).  The tiles start at multiples of 64 rows from their block's start, so each
-row sits where it sat in the block's product with respect to sgemm's row blocking; measured
-(OpenBLAS 0.3.31, SkylakeX kernels), every row then has the same bits as in the block's
-product, partial tiles included, on any number of threads, and so the results are those of
-one product per block (tests/test_evaluation.py checks the score bits against per-block
-products and the metrics against the implementation before issue 12).  In float64, where dgemm's
-bits in the last columns do depend on how it splits the rows (measured: a few rows per 64
-differ), each block is still one product (BLAS threads as configured), scanned by the
-workers.
+with threads).  The tiles are fixed (64 rows from their block's start) and each is one
+single-threaded sgemm, so every score has the same bits on any number of threads
+(tests/test_evaluation.py checks the score bits against single-threaded products of the
+tiles, and the metrics against the implementation before issue 12).  With OpenBLAS 0.3.31's
+SkylakeX kernels a row also has the bits it had in the block's product (one product per
+block, the implementation before the tiles), partial tiles included; with its Zen kernels
+(AMD EPYC) the last bits of some rows differ from the block's product (measured).  In
+float64, where dgemm's bits in the last columns do depend on how it splits the rows
+(measured: a few rows per 64 differ), each block is still one product (BLAS threads as
+configured), scanned by the workers.
 """
 from __future__ import annotations
 
@@ -371,7 +372,8 @@ def evaluate_full_ranking(user_factors: np.ndarray, item_factors: np.ndarray, tr
         # buffer, 10 MB for Gowalla) and scans it at once, while the scores are still in
         # cache.  The tiles split each block of users_per_block users at multiples of
         # _TILE_ROWS rows from the block's start, the last one keeping the block's remainder,
-        # so that sgemm gives every row the bits of the block's product (see the module
+        # so that the tiles, hence every score's bits, are the same on any thread count (and
+        # with OpenBLAS's SkylakeX kernels the block product's bits: see the module
         # docstring; tests/test_evaluation.py checks them, partial tiles included).
         tiles = [(start, min(start + _TILE_ROWS, stop)) for first, stop in blocks
                  for start in range(first, stop, _TILE_ROWS)]
