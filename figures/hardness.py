@@ -42,6 +42,9 @@ def plot_hardness_vs_k(data: pd.DataFrame, metric: str = "recall",
                         mec="black", zorder=3 + n)
             ax.set(xscale="log", title=titles.get(grid, grid) if r == 0 else None,
                    xlabel=_AXES.get(grid, grid) if r == len(splits) - 1 else None)
+            values = sorted(set(part["value"]))  # ticks at the grid's values, not 10^k
+            ax.set_xticks(values, [f"{v:g}" for v in values])
+            ax.minorticks_off()
             if c == 0:
                 where = "training interactions" if split == "train" else "held-out split"
                 ax.set_ylabel(f"{metric.capitalize()}@K / best\n({where})")
