@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from training import cli
 from training import results as R
 from training import sampling as S
 from training import trainer as T
@@ -124,3 +125,26 @@ def test_the_runner_continues_a_run_from_its_checkpoint_and_then_deletes_it(tmp_
     whole = R.read_results(tmp_path / "whole.csv")[metrics].to_numpy(float)
     resumed = R.read_results(tmp_path / "resumed.csv")[metrics].to_numpy(float)
     np.testing.assert_array_equal(whole, resumed)
+
+
+def test_the_command_line_continues_from_a_checkpoint(tmp_path, capsys):
+    """python -m training --checkpoint: 2 epochs, then 3 from the checkpoint, give the factors
+    of 3 epochs in one go; another seed's run refuses the checkpoint with a clear error."""
+    common = ["--data", "planted", "--planted-users", "60", "--planted-items", "40",
+              "--sampler", "dns", "--m", "2", "--n", "8", "--dim", "4", "--batch-size", "64",
+              "--lr", "0.01", "--no-progress", "--ks", "5"]
+    ckpt = tmp_path / "run.npz"
+    assert cli.main([*common, "--epochs", "2", "--checkpoint", str(ckpt)]) == 0
+    assert cli.main([*common, "--epochs", "3", "--checkpoint", str(ckpt),
+                     "--save", str(tmp_path / "resumed.npz")]) == 0
+    assert cli.main([*common, "--epochs", "3", "--save", str(tmp_path / "whole.npz")]) == 0
+    resumed, whole = np.load(tmp_path / "resumed.npz"), np.load(tmp_path / "whole.npz")
+    for key in ("user_factors", "item_factors"):
+        np.testing.assert_array_equal(resumed[key], whole[key])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*common, "--epochs", "4", "--seed", "1", "--checkpoint", str(ckpt)])
+    assert stop.value.code == 2 and "belongs to another run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main([*common, "--epochs", "4", "--checkpoint-every", "0"])
+    assert "--checkpoint-every" in capsys.readouterr().err

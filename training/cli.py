@@ -73,6 +73,11 @@ def _parser():
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--save", default=None,
                         help="write the model's arrays (MF: the factors) to this .npz file")
+    parser.add_argument("--checkpoint", default=None, metavar="PATH",
+                        help="continue from this .npz checkpoint if it exists (same settings "
+                             "and seed) and write it every --checkpoint-every epochs")
+    parser.add_argument("--checkpoint-every", type=int, default=5, metavar="EPOCHS",
+                        help="epochs between checkpoints (default 5)")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object as the last line of stdout")
     return parser
@@ -126,7 +131,7 @@ def _validate(parser, args):
               "eval_every": partial(check_int, low=0), "dim": partial(check_int, low=1),
               "batch_size": partial(check_int, low=1), "planted_users": partial(check_int, low=1),
               "planted_items": partial(check_int, low=1), "threads": partial(check_int, low=1),
-              "seed": partial(check_int, low=0),
+              "seed": partial(check_int, low=0), "checkpoint_every": partial(check_int, low=1),
               "lr": partial(check_real, low=0.0, include_low=False),
               "weight_decay": partial(check_real, low=0.0),
               "ks": partial(check_ks, min_size=1), "betas": partial(check_betas, min_size=0)}
@@ -174,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
                                batch_size=args.batch_size, lr=args.lr,
                                weight_decay=args.weight_decay,
                                weight_decay_mode=args.weight_decay_mode,
-                               lr_decay=not args.no_lr_decay, seed=args.seed, **model_options)
+                               lr_decay=not args.no_lr_decay, seed=args.seed,
+                               checkpoint=args.checkpoint,
+                               checkpoint_every=args.checkpoint_every, **model_options)
     except ValueError as exc:  # e.g. a user without negatives
         parser.error(str(exc))
     except FloatingPointError as exc:
