@@ -199,6 +199,9 @@ def _seed_verdict(runs: pd.DataFrame, points: pd.DataFrame, family: str, metric:
     return len(seeds), harder, f"{'; '.join(parts)}: {verdict}"
 
 
+METRIC_NAMES = {"recall": "Recall", "ndcg": "NDCG"}
+
+
 def guideline2(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf") -> str:
     """Markdown of the best M and rho at K = 5, 20, 50 (means over seeds), per weight decay,
     with the seed-noise verdict of :func:`_seed_verdict` (Guideline 2: the smaller K, the
@@ -220,7 +223,7 @@ def guideline2(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf")
             for metric in ("recall", "ndcg"):
                 picks = [f"{points.loc[points[f'{metric}@{k}'].idxmax(), param]:g}" for k in KS]
                 n_seeds, harder, noise = _seed_verdict(at, points, family, metric)
-                lines.append(f"| {wd:g} | {epochs} | {family} | {metric.capitalize()} | "
+                lines.append(f"| {wd:g} | {epochs} | {family} | {METRIC_NAMES[metric]} | "
                              f"{param.upper() if param == 'm' else 'ρ'} = {picks[0]} | "
                              f"{picks[1]} | {picks[2]} | {len(points)} | {n_seeds} | {harder} | "
                              f"{noise} |")

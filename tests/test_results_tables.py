@@ -226,7 +226,7 @@ def test_guideline2_seed_noise_verdict_against_brute_force(tmp_path, case):
     assert block.startswith("_MovieLens-1M is a stand-in, not the paper's data set")
     rows = {r[3]: r for r in _rows(block)}
     for metric in ("recall", "ndcg"):
-        row = rows[metric.capitalize()]
+        row = rows[tables.METRIC_NAMES[metric]]
         count, p5, p50, gain5, sd5, gain50, sd50 = _expected_verdict(values[metric][5],
                                                                      values[metric][50])
         assert row[4] == f"M = {p5}" and row[6] == f"{p50}" and row[7] == "3" and row[8] == "3"
@@ -254,7 +254,7 @@ def test_guideline2_with_one_seed_and_softmax_hardness(tmp_path):
     got = {r[3]: r for r in _rows(tables.render("guideline2-gowalla", tmp_path))}
     assert got["Recall"][2] == "Softmax-v" and got["Recall"][4] == "ρ = 10"
     assert got["Recall"][6] == "0.1" and got["Recall"][9] == "yes (one seed)"
-    assert got["Ndcg"][4] == "ρ = 0.1" and got["Ndcg"][9] == "no (one seed)"
+    assert got["NDCG"][4] == "ρ = 0.1" and got["NDCG"][9] == "no (one seed)"
     assert got["Recall"][10] == "no seed spread (one seed)"
 
 
