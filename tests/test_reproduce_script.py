@@ -269,7 +269,7 @@ def test_guideline2_picks_per_weight_decay_and_figure_data(tmp_path):
             vals = {r["m"]: r[f"{metric}@{k}"] for r in dns}
             vals[5] = (vals[5] + 0.5) / 2  # DNS(5) at wd 0.01 has two seeds: their mean
             picks.append(max(vals, key=vals.get))
-        assert (f"| 0.01 | 200 | DNS | {metric.capitalize()} | M = {picks[0]} | {picks[1]} | "
+        assert (f"| 0.01 | 200 | DNS | {tables.METRIC_NAMES[metric]} | M = {picks[0]} | {picks[1]} | "
                 f"{picks[2]} | 7 |") in block
     assert "| 0.001 |" not in block  # a single grid point: no Guideline 2 row
     rows = tables.select_runs(frame, "gowalla", "mf").to_dict("records")
