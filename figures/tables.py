@@ -42,6 +42,14 @@ from simulations.files import atomic_write_text
 from training.results import METRIC_COLUMNS, RESULTS_DIR, read_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+#: How the tables write a metric's name.
+METRIC_NAMES = {"recall": "Recall", "ndcg": "NDCG"}
+
+
+def _metric_label(column: str) -> str:
+    """``recall@20`` -> ``Recall@20``."""
+    name, at, k = column.partition("@")
+    return METRIC_NAMES[name] + at + k
 
 # Table 2 of the paper, Gowalla, MF: (Recall@50, NDCG@50).
 PAPER_GOWALLA_MF = {"BPR": (0.2048, 0.1216), "DNS (M=1)": (0.1839, 0.1412),
@@ -199,9 +207,6 @@ def _seed_verdict(runs: pd.DataFrame, points: pd.DataFrame, family: str, metric:
     return len(seeds), harder, f"{'; '.join(parts)}: {verdict}"
 
 
-METRIC_NAMES = {"recall": "Recall", "ndcg": "NDCG"}
-
-
 def guideline2(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf") -> str:
     """Markdown of the best M and rho at K = 5, 20, 50 (means over seeds), per weight decay,
     with the seed-noise verdict of :func:`_seed_verdict` (Guideline 2: the smaller K, the
@@ -279,8 +284,7 @@ def convergence(frame: pd.DataFrame, dataset: str, model: str = "mf") -> str:
     if runs.empty:
         return _no_runs(dataset, model)
     table, chosen = converged_epochs(runs)
-    within = " and ".join(m.replace("recall", "Recall").replace("ndcg", "NDCG")
-                          for m in CONVERGENCE_METRICS)
+    within = " and ".join(_metric_label(m) for m in CONVERGENCE_METRICS)
     lines = [f"| configuration | weight decay | seed | evaluated up to | {within} within "
              f"{CONVERGENCE_TOLERANCE:.0%} of their best by epoch | best Recall@20 at epoch |",
              "|---|---|---|---|---|---|"]
@@ -329,7 +333,7 @@ def rounding_check(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_No runs yet._"
     metrics = list(METRIC_COLUMNS)
-    head = [m.replace("recall", "Recall").replace("ndcg", "NDCG") for m in metrics]
+    head = [_metric_label(m) for m in metrics]
     lines = ["| run | revision | " + " | ".join(head) + " |",
              "|---|---|" + "---|" * len(metrics)]
     for r in frame.to_dict("records"):

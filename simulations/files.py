@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "folder_lock"]
+__all__ = ["atomic_path", "atomic_write_text", "folder_lock", "save_npz"]
 
 
 @contextlib.contextmanager
@@ -61,6 +61,23 @@ def atomic_path(path: str | os.PathLike, *, fsync: bool = False) -> Iterator[Pat
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def save_npz(path: str | os.PathLike, arrays: dict) -> None:
+    """Write ``arrays`` (name -> array) to the .npz file ``path`` through :func:`atomic_path`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "state.npz"
+    >>> save_npz(target, {"w": np.arange(3)})
+    >>> np.load(target)["w"].tolist()
+    [0, 1, 2]
+    """
+    import numpy as np  # only the writers of arrays need it
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
 
 
 @contextlib.contextmanager

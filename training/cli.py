@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from functools import partial
 
 import numpy as np
 
-from simulations.files import atomic_path
+from simulations.files import save_npz
 from theory.validation import check_betas, check_int, check_ks, check_real
 from training import models as M
 from training import sampling as S
 from training import trainer as T
 from training.datasets import load_dataset
 
-__all__ = ["DEFAULT_LAYERS", "main", "save_npz"]
+__all__ = ["DEFAULT_LAYERS", "main"]
 
 #: Propagation layers of graph models when --layers is not given (LightGCN's L = 3).
 DEFAULT_LAYERS = 3
@@ -199,12 +198,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(json.dumps(summary, default=_json_default))
     return 0
-
-
-def save_npz(path: str | os.PathLike, arrays: dict) -> None:
-    """Write ``arrays`` to the .npz file ``path`` (a temporary file renamed into place)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
 
 
 def _json_default(x):

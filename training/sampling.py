@@ -40,8 +40,9 @@ shared by the trainer, :func:`pool_weights` and :func:`empirical_rank_distributi
 the user's row).  Losses: DNS and uniform sampling use :func:`bpr_loss_and_grad`
 (bit-identical to theory.estimators' scalar kernels); the full-pool samplers (Softmax-v,
 score-softmax), whose rows are N long, use theory.vectormath's vectorized loss and softmax
-rows (within a few ulp of those kernels, not bit-identical; from 65a970b, see CHANGELOG).  Randomness: xoshiro256++ from
-:mod:`simulations.rng`, one state per fixed chunk, seeded from a numpy ``SeedSequence``
+rows (within a few ulp of those kernels, not bit-identical; from 65a970b, see CHANGELOG).
+Randomness: xoshiro256++ from :mod:`simulations.rng`, one state per fixed chunk, seeded from
+a numpy ``SeedSequence``
 (:func:`simulations.rng.chunk_states`, the package's one seeding scheme);
 results do not depend on the number of threads.
 """

@@ -65,7 +65,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simulations.files import atomic_path
+from simulations.files import save_npz
 from simulations.rng import as_generator, as_seed_sequence, branch_seed_sequence, chunk_states, n_chunks
 from theory.validation import check_choice, check_int, check_real
 from training import kernels as K
@@ -532,14 +532,14 @@ class Trainer:
     def save_checkpoint(self, path: str | os.PathLike, history=()) -> None:
         """Write the state after the last completed epoch to the .npz file ``path``
         (atomically: a temporary file renamed into place): parameters, Adam moments and step
-        count, the epoch, :meth:`fingerprint` and ``history`` (JSON-ready epoch records)."""
+        count, the epoch, :meth:`fingerprint` and ``history`` (the epoch records of
+        :meth:`run_epoch`, plain Python numbers; floats round-trip exactly through JSON)."""
         arrays = {"epoch": np.int64(self.epoch), "adam_step": np.int64(self.adam.step_count),
                   "fingerprint": np.str_(self.fingerprint()),
-                  "history": np.str_(json.dumps(list(history), default=_json_number))}
+                  "history": np.str_(json.dumps(list(history)))}
         for k, (p, m1, m2) in enumerate(zip(self.model.parameters, self.adam.m1, self.adam.m2)):
             arrays.update({f"param{k}": p, f"adam_m1_{k}": m1, f"adam_m2_{k}": m2})
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+        save_npz(path, arrays)
 
     def load_checkpoint(self, path: str | os.PathLike) -> list:
         """Continue from the checkpoint ``path`` (written by :meth:`save_checkpoint` for this
@@ -563,15 +563,6 @@ class Trainer:
         self.epoch = int(data["epoch"])
         self.adam.step_count = int(data["adam_step"])
         return json.loads(str(data["history"]))
-
-
-def _json_number(x):
-    """JSON encoder fallback for numpy scalars (floats round-trip exactly through repr)."""
-    if isinstance(x, (np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, np.floating):
-        return float(x)
-    raise TypeError(f"{type(x).__name__} is not JSON serializable")
 
 
 def _config_dict(trainer: Trainer, epochs) -> dict:
