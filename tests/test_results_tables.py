@@ -360,3 +360,25 @@ def test_rounding_check_rows_equal_the_records():
         assert all(_close(cell, record[m]) for cell, m in zip(row[2:], metrics))
     diffs = frame[metrics].iloc[1].to_numpy(float) - frame[metrics].iloc[0].to_numpy(float)
     assert all(_close(cell, d) for cell, d in zip(rows[2][2:], diffs))
+
+
+def test_lightgcn_convergence_block_equals_the_committed_curves():
+    """The Gowalla LightGCN curves block: per curve, the first evaluated epoch with Recall@20 and
+    NDCG@20 within 1% of their best and the epoch of the best Recall@20, recomputed with plain
+    loops from the committed curves; no training length is chosen for Gowalla."""
+    path = R.RESULTS_DIR / "gowalla_lightgcn_curves.csv"
+    if not path.exists():
+        pytest.skip("no LightGCN curves committed")
+    block = _block("convergence-gowalla-lightgcn")
+    assert "Chosen training length" not in block
+    curves = {}
+    for r in R.read_results(path).to_dict("records"):
+        curves.setdefault((r["sampler_label"], r["weight_decay"], r["seed"]), []).append(r)
+    rows = _rows(block)
+    assert len(rows) == len(curves)
+    for label, wd, seed, last, converged, top in rows:
+        curve = sorted(curves[(label, float(wd), int(seed))], key=lambda r: r["epochs"])
+        best = {m: max(r[m] for r in curve) for m in ("recall@20", "ndcg@20")}
+        first = max(next(r["epochs"] for r in curve if r[m] >= 0.99 * best[m]) for m in best)
+        assert (int(last), int(converged)) == (curve[-1]["epochs"], first)
+        assert int(top) == max(curve, key=lambda r: r["recall@20"])["epochs"]
