@@ -1,4 +1,5 @@
-"""Shared test fixtures: where the reproduction data lives."""
+"""Shared test fixtures: where the reproduction data lives; a known SIGINT handler."""
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,13 @@ def gowalla_path() -> Path:
     if not path.exists():
         pytest.skip(f"Gowalla data not found at {path} (set HNSLAB_DATA)")
     return path
+
+
+@pytest.fixture
+def default_sigint():
+    """Python's default SIGINT handler for the test, whatever the suite started with (a suite
+    run under ``nohup`` or as a background job starts with SIGINT ignored); restored after."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

@@ -268,7 +268,7 @@ def test_cli_saves_ego_and_final_embeddings_and_the_layer_count(tmp_path, capsys
     assert not list(tmp_path.glob(".*tmp"))
 
 
-def test_interrupt_keeps_the_last_epoch_and_its_evaluation(monkeypatch):
+def test_interrupt_keeps_the_last_epoch_and_its_evaluation(monkeypatch, default_sigint):
     """Ctrl-C in the second epoch: the ego embeddings of epoch 1 are restored and the
     evaluation is that of the 1-epoch run (the final embeddings are recomputed from them)."""
     train, test = _tiny()

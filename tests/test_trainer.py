@@ -417,7 +417,30 @@ def test_thread_count_does_not_change_the_model(tmp_path):
         np.testing.assert_array_equal(factors[0][key], factors[1][key])
 
 
-def test_interrupt_stops_after_the_batch_and_keeps_the_last_epoch(monkeypatch):
+def test_a_process_that_ignores_sigint_keeps_ignoring_it(monkeypatch):
+    """Under nohup (SIGINT ignored) the trainer installs no handler: a SIGINT during training
+    changes nothing, and SIG_IGN is still there afterwards."""
+    train, test = _tiny()
+    kw = dict(batch_size=16, lr=0.01, dim=6, seed=2)
+    straight = T.train_model(train, test, S.dns(2, 10), epochs=2, **kw)
+    original = T.Trainer.train_batch
+
+    def interrupting(self, *args):
+        signal.raise_signal(signal.SIGINT)
+        return original(self, *args)
+
+    monkeypatch.setattr(T.Trainer, "train_batch", interrupting)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        result = T.train_model(train, test, S.dns(2, 10), epochs=2, **kw)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert not result.interrupted and result.epochs_completed == 2
+    np.testing.assert_array_equal(result.model.item_factors, straight.model.item_factors)
+
+
+def test_interrupt_stops_after_the_batch_and_keeps_the_last_epoch(monkeypatch, default_sigint):
     train, test = _tiny()
     kw = dict(batch_size=16, lr=0.01, dim=6, seed=2)
     one_epoch = T.train_model(train, test, S.dns(2, 10), epochs=1, **kw)

@@ -299,7 +299,11 @@ def batch_loss_and_grad(model, users, pos_items, sampler: S.Sampler, pools=None,
 
 
 class _InterruptFlag:
-    """SIGINT -> set a flag (first press); a second press raises KeyboardInterrupt."""
+    """SIGINT -> set a flag (first press); a second press raises KeyboardInterrupt.
+
+    A process that ignores SIGINT (started with ``nohup`` or as a background job of a
+    non-interactive shell) keeps ignoring it; the previous handler is restored on exit.
+    """
 
     def __init__(self):
         self.set = False
@@ -307,8 +311,10 @@ class _InterruptFlag:
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handler)
+            old = signal.getsignal(signal.SIGINT)
+            if old is not signal.SIG_IGN:
+                self._old = old
+                signal.signal(signal.SIGINT, self._handler)
         return self
 
     def _handler(self, signum, frame):
