@@ -315,6 +315,14 @@ def test_early_learning_rows_equal_the_records():
                 assert _close(sd, runs[column].std(ddof=1))
 
 
+def _plain_convergence(curve):
+    """(first epoch with Recall@20 and NDCG@20 both >= 99% of their best, epoch of the best
+    Recall@20) of one curve sorted by epoch, with plain loops."""
+    best = {m: max(r[m] for r in curve) for m in ("recall@20", "ndcg@20")}
+    first = max(next(r["epochs"] for r in curve if r[m] >= 0.99 * best[m]) for m in best)
+    return first, max(curve, key=lambda r: r["recall@20"])["epochs"]
+
+
 def test_converged_epochs_against_a_plain_loop():
     """The convergence rule on random curves: first epoch with every metric >= 99% of its
     curve's best, the slowest curve decides; recomputed here with plain Python loops."""
@@ -336,9 +344,7 @@ def test_converged_epochs_against_a_plain_loop():
     slowest = 0
     for (label, seed), curve in expected.items():
         curve.sort(key=lambda r: r["epochs"])
-        best = {m: max(r[m] for r in curve) for m in ("recall@20", "ndcg@20")}
-        first = max(next(r["epochs"] for r in curve if r[m] >= 0.99 * best[m]) for m in best)
-        top = max(curve, key=lambda r: r["recall@20"])["epochs"]
+        first, top = _plain_convergence(curve)
         got = table[(table["sampler_label"] == label) & (table["seed"] == seed)].iloc[0]
         assert (got["converged at"], got["best recall@20 at"]) == (first, top)
         slowest = max(slowest, first)
@@ -378,7 +384,6 @@ def test_lightgcn_convergence_block_equals_the_committed_curves():
     assert len(rows) == len(curves)
     for label, wd, seed, last, converged, top in rows:
         curve = sorted(curves[(label, float(wd), int(seed))], key=lambda r: r["epochs"])
-        best = {m: max(r[m] for r in curve) for m in ("recall@20", "ndcg@20")}
-        first = max(next(r["epochs"] for r in curve if r[m] >= 0.99 * best[m]) for m in best)
+        first, best_at = _plain_convergence(curve)
         assert (int(last), int(converged)) == (curve[-1]["epochs"], first)
-        assert int(top) == max(curve, key=lambda r: r["recall@20"])["epochs"]
+        assert int(top) == best_at
