@@ -173,6 +173,11 @@ def _seed_verdict(runs: pd.DataFrame, points: pd.DataFrame, family: str, metric:
     is compared with the seed-to-seed standard deviation (ddof = 1, pooled over p5 and p50:
     the root mean of their two variances) of that metric.  "beyond seed noise" when both
     gains exceed their standard deviation, else "within seed noise".
+
+    With fewer than two complete seeds, the seed-to-seed standard deviation of each metric is
+    estimated from the configurations of ``runs`` (any family) that ran with several seeds:
+    the root mean of their variances (ddof = 1); the gains are those of the means over each
+    configuration's seeds.  With no such configuration: "no seed spread (one seed)".
     """
     param, sign = _HARDNESS[family]
     labels = set(points["sampler_label"])
@@ -183,7 +188,7 @@ def _seed_verdict(runs: pd.DataFrame, points: pd.DataFrame, family: str, metric:
     p50 = points.loc[points[f"{metric}@50"].idxmax()]
     if len(seeds) < 2:
         harder = "yes" if sign * p5[param] >= sign * p50[param] else "no"
-        return len(seeds), f"{harder} (one seed)", "no seed spread (one seed)"
+        return len(seeds), f"{harder} (one seed)", _spread_verdict(runs, p5, p50, metric)
     count = 0
     for seed in seeds:
         one = grid_runs[grid_runs["seed"] == seed]
@@ -205,6 +210,30 @@ def _seed_verdict(runs: pd.DataFrame, points: pd.DataFrame, family: str, metric:
         parts.append(f"K={k}: +{gain:.4f} (sd {sd:.4f})")
     verdict = "beyond seed noise" if beyond else "within seed noise"
     return len(seeds), harder, f"{'; '.join(parts)}: {verdict}"
+
+
+def _spread_verdict(runs: pd.DataFrame, p5: pd.Series, p50: pd.Series, metric: str) -> str:
+    """The noise cell of a grid with one complete seed (see :func:`_seed_verdict`): the gains
+    of the picks (means over seeds) against the seed spread of the configurations in ``runs``
+    that ran with several seeds."""
+    counts = runs.groupby("sampler_label")["seed"].nunique()
+    several = counts[counts >= 2]
+    if several.empty:
+        return "no seed spread (one seed)"
+    if p5["sampler_label"] == p50["sampler_label"]:
+        return "same pick at K = 5 and 50"
+    spread = runs[runs["sampler_label"].isin(several.index)]
+    parts, beyond = [], True
+    for k in (5, 50):
+        col = f"{metric}@{k}"
+        gain = p5[col] - p50[col] if k == 5 else p50[col] - p5[col]
+        sd = math.sqrt(spread.groupby("sampler_label")[col].var(ddof=1).mean())
+        beyond = beyond and gain > sd
+        parts.append(f"K={k}: +{gain:.4f} (sd {sd:.4f})")
+    verdict = "beyond seed noise" if beyond else "within seed noise"
+    configurations = "1 configuration" if len(several) == 1 else f"{len(several)} configurations"
+    seeds = "/".join(map(str, sorted(set(several))))
+    return f"{'; '.join(parts)}: {verdict} (sd from {configurations} with {seeds} seeds)"
 
 
 def guideline2(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf") -> str:

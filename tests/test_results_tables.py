@@ -258,6 +258,62 @@ def test_guideline2_with_one_seed_and_softmax_hardness(tmp_path):
     assert got["Recall"][10] == "no seed spread (one seed)"
 
 
+def test_guideline2_one_seed_grid_uses_the_spread_of_configurations_with_seeds(tmp_path):
+    """A DNS grid with one complete seed, plus seeds 1-2 of BPR and of DNS(5): the gains of
+    the picks (means over each configuration's seeds) against the root mean of those two
+    configurations' seed variances (ddof = 1), against a numpy brute force."""
+    rng = np.random.default_rng(5)
+    values = {metric: {k: rng.uniform(0.1, 0.2, (1, 3)) for k in (5, 20, 50)}
+              for metric in ("recall", "ndcg")}
+    values["recall"][5][0] = [0.30, 0.20, 0.10]  # Recall: M = 1 at K = 5, M = 20 at K = 50
+    values["recall"][50][0] = [0.10, 0.20, 0.30]
+    values["ndcg"][5][0] = [0.151, 0.05, 0.150]  # NDCG: the same, by 0.001 (within the spread)
+    values["ndcg"][50][0] = [0.150, 0.05, 0.151]
+    rows = _dns_grid(values)
+    extra = {metric: {k: rng.uniform(0.1, 0.2, (2, 2)) for k in (5, 20, 50)}
+             for metric in ("recall", "ndcg")}  # [seed - 1, (BPR, DNS(5))]
+    for k in (5, 50):
+        extra["ndcg"][k] -= 0.1  # keeps DNS(5) out of NDCG's picks
+    bpr = {metric: {k: rng.uniform(0.1, 0.2, 3) for k in (5, 20, 50)}
+           for metric in ("recall", "ndcg")}
+    for s in range(3):
+        row = {"sampler": "uniform", "sampler_label": "Uniform(1)", "seed": s}
+        row.update({f"{metric}@{k}": float(bpr[metric][k][s])
+                    for metric in ("recall", "ndcg") for k in (5, 20, 50)})
+        rows.append(row)
+    for s in (1, 2):
+        row = {"sampler": "dns", "sampler_label": "DNS(5,200)", "m": 5, "seed": s}
+        row.update({f"{metric}@{k}": float(extra[metric][k][s - 1, 1])
+                    for metric in ("recall", "ndcg") for k in (5, 20, 50)})
+        rows.append(row)
+    _write(tmp_path / "gowalla_mf.csv", rows, "gowalla")
+    got = {r[3]: r for r in _rows(tables.render("guideline2-gowalla", tmp_path))}
+    for metric in ("recall", "ndcg"):
+        row = got[tables.METRIC_NAMES[metric]]
+        # mean over seeds of each M, and each metric's variance over seeds of BPR and DNS(5)
+        means = {k: values[metric][k][0].copy() for k in (5, 50)}
+        dns5 = {k: np.r_[values[metric][k][0, 1], extra[metric][k][:, 1]] for k in (5, 50)}
+        for k in (5, 50):
+            means[k][1] = dns5[k].mean()
+        p5, p50 = int(np.argmax(means[5])), int(np.argmax(means[50]))
+        assert row[4] == f"M = {(1, 5, 20)[p5]}" and row[6] == f"{(1, 5, 20)[p50]}"
+        assert row[8] == "1" and row[9] == ("yes" if p5 <= p50 else "no") + " (one seed)"
+        if p5 == p50:
+            assert row[10] == "same pick at K = 5 and 50"
+            continue
+        sd = {k: math.sqrt((np.var(bpr[metric][k], ddof=1) + np.var(dns5[k], ddof=1)) / 2)
+              for k in (5, 50)}
+        gain5 = means[5][p5] - means[5][p50]
+        gain50 = means[50][p50] - means[50][p5]
+        verdict = "beyond" if gain5 > sd[5] and gain50 > sd[50] else "within"
+        assert row[10] == (f"K=5: +{gain5:.4f} (sd {sd[5]:.4f}); K=50: +{gain50:.4f} "
+                           f"(sd {sd[50]:.4f}): {verdict} seed noise (sd from 2 "
+                           f"configurations with 3 seeds)"), row[10]
+    assert got["Recall"][4] == "M = 1" and got["Recall"][6] == "20"
+    assert got["Recall"][10].startswith("K=5: +0.2000") and "beyond seed noise" in got["Recall"][10]
+    assert got["NDCG"][10].startswith("K=5: +0.0010") and "within seed noise" in got["NDCG"][10]
+
+
 def test_table3_and_stand_in_blocks(tmp_path):
     """table3-gowalla: LightGCN's best of each family next to the paper's Table 3; a stand-in
     data set's Table 2 says so and has no paper column; no runs: a one-line block."""
