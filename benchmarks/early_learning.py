@@ -63,7 +63,7 @@ from training.datasets import data_folder
 from training.evaluation import evaluate_full_ranking
 from training.loaders import load_mat
 from training.models import init_model
-from training.results import git_revision
+from training.results import append_rows, git_revision
 from training.split import split_per_user
 
 DIM, BATCH, LR, LR_STEP, LR_GAMMA, INIT_STD = 32, 4096, 1e-3, 5, 0.95, 0.1
@@ -356,18 +356,11 @@ RESULT_CONFIG = ("sampler_label", "split", "weight_decay", "ddof")
 def append_records(path: Path, payload: dict, revision: str) -> int:
     """Append the records of one run (a --json payload) to the CSV ``path``, atomically; a
     record already there (same configuration, side, seed and epoch) is not added twice."""
-    import pandas as pd
-
     config = payload["config"]
     rows = [{"sampler_label": payload["sampler"], "split": config["split"],
              "weight_decay": config["weight_decay"], "ddof": config["ddof"], **record,
              "git_revision": revision or git_revision()} for record in payload["records"]]
-    new = pd.DataFrame(rows)
-    key = [*RESULT_CONFIG, "side", "seed", "epoch"]
-    old = pd.read_csv(path) if path.exists() else new.iloc[:0]
-    merged = pd.concat([old, new], ignore_index=True).drop_duplicates(key, keep="first")
-    atomic_write_text(path, merged.to_csv(index=False, float_format="%.10g"))
-    return len(merged) - len(old)
+    return append_rows(path, rows, [*RESULT_CONFIG, "side", "seed", "epoch"])
 
 
 def main(argv=None):

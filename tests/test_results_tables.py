@@ -443,3 +443,16 @@ def test_lightgcn_convergence_block_equals_the_committed_curves():
         first, best_at = _plain_convergence(curve)
         assert (int(last), int(converged)) == (curve[-1]["epochs"], first)
         assert int(top) == best_at
+
+
+def test_append_rows_adds_only_new_keys(tmp_path):
+    """append_rows: rows whose key is already there are skipped; the count is of rows added;
+    other rows and columns survive unchanged."""
+    path = tmp_path / "study.csv"
+    first = [{"a": 1, "b": "x", "v": 0.5}, {"a": 2, "b": "x", "v": 0.25}]
+    assert R.append_rows(path, first, ["a", "b"]) == 2
+    again = [{"a": 2, "b": "x", "v": 9.0}, {"a": 2, "b": "y", "v": 0.125}]
+    assert R.append_rows(path, again, ["a", "b"]) == 1
+    got = pd.read_csv(path)
+    assert got.to_dict("records") == [first[0], first[1], again[1]]
+    assert not list(tmp_path.glob("*.tmp*"))  # no temporary file left behind

@@ -607,3 +607,58 @@ def test_matches_torch_adam_on_the_same_batches():
                                rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(trainer.model.item_factors, Vt.weight.detach().numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+def _pools_of_an_epoch(trainer):
+    """Every batch's pools of one epoch, in order (the workspace after each step)."""
+    order, states, per = trainer.epoch_plan(trainer.epoch)
+    out = []
+    for t in range(trainer.n_batches):
+        idx = order[t * trainer.batch_size:(t + 1) * trainer.batch_size]
+        users = trainer.pair_users[idx]
+        trainer.train_batch(users, trainer.pair_items[idx], states[t * per:(t + 1) * per], 0.01)
+        out.append((users, trainer._ws.pools[:users.size].copy()))
+    return out
+
+
+def test_exclude_keeps_held_out_items_out_of_the_pools():
+    """With ``exclude=test`` no pool holds a user's train or test item (brute-force membership
+    per row); without it the same trainer does draw test items, so the check can fail."""
+    train, test = _tiny()
+    train_rows = [set(r) for r in np.split(train.indices, train.indptr[1:-1])]
+    test_rows = [set(r) for r in np.split(test.indices, test.indptr[1:-1])]
+    hits = {}
+    for exclude in (None, test):
+        trainer = T.Trainer(train, S.dns(2, 8), batch_size=64, lr=0.01, seed=3, exclude=exclude)
+        assert np.array_equal(trainer.pair_items, train.indices)  # pairs: train only
+        in_train = in_test = 0
+        for users, pools in _pools_of_an_epoch(trainer):
+            for u, row in zip(users, pools):
+                in_train += sum(int(j) in train_rows[u] for j in row)
+                in_test += sum(int(j) in test_rows[u] for j in row)
+        assert in_train == 0
+        hits[exclude is None] = in_test
+    assert hits[False] == 0
+    assert hits[True] > 0  # 10% held out of 40 items: about 0.25 hits per 8-item pool
+
+
+def test_empty_exclude_trains_the_same_bits():
+    """An exclude with no item leaves the pools, hence the factors, bit-identical."""
+    train, test = _tiny()
+    factors = []
+    for exclude in (None, sp.csr_matrix(test.shape, dtype=bool)):
+        trainer = T.Trainer(train, S.softmax_v(1.0, 8), batch_size=64, lr=0.01, seed=4,
+                            exclude=exclude)
+        trainer.run_epoch()
+        factors.append(trainer.model.item_factors.copy())
+    assert np.array_equal(factors[0], factors[1])
+
+
+def test_exclude_bad_input():
+    train, test = _tiny()
+    with pytest.raises(ValueError, match="exclude must have train's shape"):
+        T.Trainer(train, S.dns(2, 8), exclude=test[:, :-1])
+    with pytest.raises(ValueError, match=r"exclude needs a sampler .*pool='negatives'"):
+        T.Trainer(train, S.dns(2, 8, pool="all"), exclude=test)
+    with pytest.raises(ValueError, match="no negative to sample"):
+        T.Trainer(train, S.dns(2, 8), exclude=np.ones(test.shape, dtype=bool))

@@ -30,6 +30,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "RUN_KEY",
     "append_result",
+    "append_rows",
     "git_revision",
     "has_run",
     "read_results",
@@ -136,3 +137,17 @@ def append_result(path: str | os.PathLike, row: dict) -> None:
         atomic_write_text(path, frame.to_csv(index=False, float_format="%.10g"))
 
 
+
+
+def append_rows(path: str | os.PathLike, rows: list[dict], key) -> int:
+    """Append ``rows`` (dicts with the same columns) to the CSV ``path`` of a study whose
+    columns are its own (not :data:`RESULT_COLUMNS`), atomically and under
+    :func:`simulations.files.folder_lock`; a row whose ``key`` columns match a row already
+    there is not added again.  Returns the number of rows added."""
+    path = Path(path)
+    new = pd.DataFrame(rows)
+    with folder_lock(path):
+        old = pd.read_csv(path) if path.exists() else new.iloc[:0]
+        merged = pd.concat([old, new], ignore_index=True).drop_duplicates(list(key), keep="first")
+        atomic_write_text(path, merged.to_csv(index=False, float_format="%.10g"))
+    return len(merged) - len(old)

@@ -354,6 +354,11 @@ class Trainer:
         :data:`training.kernels.PARALLEL_MIN_WORK`), else 1 (tiny batches run faster on one
         thread, and a fork-join waits for every thread, which costs a whole time slice on a
         busy machine).  Results never depend on it.
+    exclude : sparse matrix (n_users, n_items), optional
+        Items never drawn into a user's negative pool besides the user's training items
+        (``pool="negatives"`` only), e.g. the held-out positives, to measure what drawing
+        them as negatives costs (false negatives; ``benchmarks/false_negatives.py``).  The
+        pairs still come from ``train`` only.  Default: none.
     **model_options : passed to :func:`training.models.make_model` (MF: ``init_std``, 0.1).
 
     Examples
@@ -378,7 +383,7 @@ class Trainer:
                  batch_size: int = 4096, lr: float = 1e-3, weight_decay: float = 0.01,
                  weight_decay_mode: str = "adam", lr_decay: bool = True,
                  lr_decay_gamma: float = 0.95, lr_decay_step: int = 5, seed=0,
-                 threads: int | None = None, **model_options):
+                 threads: int | None = None, exclude=None, **model_options):
         if not isinstance(sampler, S.Sampler):
             raise ValueError("sampler must be a training.sampling.Sampler")
         self.train = to_interactions(train, name="train")
@@ -396,13 +401,27 @@ class Trainer:
         self.lr_decay_step = check_int(lr_decay_step, "lr_decay_step", low=1,
                                        integral_floats=True)
         self.root = as_seed_sequence(seed)
-        self.indptr = self.train.indptr.astype(np.int64)
-        self.indices = self.train.indices.astype(np.int64)
-        counts = np.diff(self.indptr)
-        if sampler.pool == "negatives" and np.any(counts >= n_items):
-            raise ValueError("a user has every item in train: no negative to sample")
-        self.pair_users = np.repeat(np.arange(n_users, dtype=np.int64), counts)
-        self.pair_items = self.indices.copy()
+        # The items each user's negative pools never draw (pool="negatives"): train's, and
+        # exclude's when given.
+        never = self.train
+        self.exclude = None
+        if exclude is not None:
+            self.exclude = to_interactions(exclude, name="exclude")
+            if self.exclude.shape != self.train.shape:
+                raise ValueError(f"exclude must have train's shape {self.train.shape}, got "
+                                 f"{self.exclude.shape}")
+            if sampler.pool != "negatives":
+                raise ValueError("exclude needs a sampler that draws from the negatives "
+                                 f"(pool='negatives'), got pool={sampler.pool!r}")
+            never = to_interactions(self.train + self.exclude, name="train + exclude")
+        self.indptr = never.indptr.astype(np.int64)
+        self.indices = never.indices.astype(np.int64)
+        if sampler.pool == "negatives" and np.any(np.diff(self.indptr) >= n_items):
+            raise ValueError("a user has every item in train (and exclude): no negative to "
+                             "sample")
+        self.pair_users = np.repeat(np.arange(n_users, dtype=np.int64),
+                                    np.diff(self.train.indptr))
+        self.pair_items = self.train.indices.astype(np.int64)
         if self.pair_users.size == 0:
             raise ValueError("train has no interaction")
         self.model_options = dict(model_options)
@@ -524,14 +543,17 @@ class Trainer:
     def fingerprint(self) -> str:
         """sha256 (hex) of everything that fixes this run's trajectory: the model and its
         options, the sampler, dim, batch size, learning rate and its schedule, weight decay
-        and its mode, the root seed and the training matrix (not the thread count, which
-        never changes the results)."""
+        and its mode, the root seed, the training matrix and ``exclude`` (not the thread
+        count, which never changes the results)."""
         settings = {k: v for k, v in _config_dict(self, None).items() if k != "epochs"}
         settings.update(model_options=self.model_options, lr_decay_gamma=self.lr_decay_gamma,
                         lr_decay_step=self.lr_decay_step,
                         seed=[repr(self.root.entropy), list(self.root.spawn_key)])
         digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=repr).encode())
-        for a in (self.indptr, self.indices):
+        arrays = [self.indptr, self.indices]
+        if self.exclude is not None:  # the pools' exclusions are then more than train
+            arrays += [self.train.indptr, self.train.indices]
+        for a in arrays:
             digest.update(np.ascontiguousarray(a).tobytes())
         return digest.hexdigest()
 
