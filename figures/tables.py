@@ -382,9 +382,33 @@ def rounding_check(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def false_negatives(frame: pd.DataFrame) -> str:
+    """Markdown of benchmarks/false_negatives.py's records: per DNS configuration, weight decay,
+    seed and evaluated epoch, Recall@20 and NDCG@20 with the pools drawn outside the user's
+    training items ("train", as every run) and outside the training and test items ("train +
+    test", the oracle), and the oracle's gain."""
+    if frame.empty:
+        return "_No runs yet._"
+    lines = ["| configuration | weight decay | seed | epoch | Recall@20, pools exclude train "
+             "| train + test | gain | NDCG@20, pools exclude train | train + test | gain |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    keys = ["sampler_label", "weight_decay", "seed", "epoch"]
+    sides = frame.pivot_table(index=keys, columns="excluded", values=["recall@20", "ndcg@20"])
+    order = frame[keys].drop_duplicates().to_records(index=False)
+    for label, wd, seed, epoch in order:
+        row = sides.loc[(label, wd, seed, epoch)]
+        cells = []
+        for metric in ("recall@20", "ndcg@20"):
+            plain, oracle = row[(metric, "train")], row[(metric, "train + test")]
+            cells += [f"{plain:.4f}", f"{oracle:.4f}", f"{oracle - plain:+.4f}"]
+        lines.append(f"| {label} | {wd:g} | {seed} | {epoch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 #: Tables read from their own CSV layout (not training.results'): name -> (file, renderer).
 RAW_TABLES = {"early-learning-gowalla": ("early_learning_gowalla.csv", early_learning),
-              "rounding-check-gowalla": ("rounding_check_gowalla.csv", rounding_check)}
+              "rounding-check-gowalla": ("rounding_check_gowalla.csv", rounding_check),
+              "false-negatives-ml-1m": ("false_negatives_ml-1m.csv", false_negatives)}
 
 _BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /results:(?P=name) -->)",
                     re.S)

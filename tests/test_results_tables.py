@@ -456,3 +456,32 @@ def test_append_rows_adds_only_new_keys(tmp_path):
     got = pd.read_csv(path)
     assert got.to_dict("records") == [first[0], first[1], again[1]]
     assert not list(tmp_path.glob("*.tmp*"))  # no temporary file left behind
+
+
+def test_false_negatives_rows_against_a_plain_loop(tmp_path):
+    """false-negatives-ml-1m: each (configuration, epoch) row pairs the run whose pools exclude
+    train with the one that also excludes test, and the gain is their difference; the pairing
+    is checked with a plain loop over records written in shuffled order."""
+    rng = np.random.default_rng(7)
+    records = []
+    for label in ("DNS(5,200)", "DNS(20,200)"):
+        for excluded in ("train", "train + test"):
+            for epoch in (5, 10):
+                records.append({"dataset": "ml-1m", "sampler_label": label, "excluded": excluded,
+                                "weight_decay": 0.001, "seed": 0, "epoch": epoch,
+                                "recall@20": rng.uniform(0, 0.3), "ndcg@20": rng.uniform(0, 0.4),
+                                "recall@50": 0.0, "ndcg@50": 0.0, "git_revision": "abc"})
+    frame = pd.DataFrame(records).sample(frac=1.0, random_state=1).reset_index(drop=True)
+    frame.to_csv(tmp_path / "false_negatives_ml-1m.csv", index=False)
+    rows = _rows(tables.render("false-negatives-ml-1m", tmp_path))
+    assert len(rows) == 4
+    for row in rows:
+        found = {}
+        for r in records:
+            if r["sampler_label"] == row[0] and r["epoch"] == int(row[3]):
+                found[r["excluded"]] = r
+        plain, oracle = found["train"], found["train + test"]
+        for col, metric in ((4, "recall@20"), (7, "ndcg@20")):
+            assert row[col] == f"{plain[metric]:.4f}"
+            assert row[col + 1] == f"{oracle[metric]:.4f}"
+            assert row[col + 2] == f"{oracle[metric] - plain[metric]:+.4f}"
