@@ -45,10 +45,9 @@ KEY = ("dataset", "sampler_label", "excluded", "weight_decay", "seed", "epoch")
 METRICS = ("recall@20", "ndcg@20", "recall@50", "ndcg@50")
 
 
-def run(dataset: str, m: int, oracle: bool, *, epochs: int, eval_every: int,
+def run(dataset: str, split, m: int, oracle: bool, *, epochs: int, eval_every: int,
         weight_decay: float, seed: int, threads: int | None) -> list[dict]:
-    """The evaluation rows of one run (every ``eval_every`` epochs and the last)."""
-    split = load_dataset(dataset, seed=seed)
+    """The evaluation rows of one run on ``split`` (every ``eval_every`` epochs and the last)."""
     sampler = S.dns(m, POOL)
     result = train_model(split.train, split.test, sampler, epochs=epochs,
                          eval_every=eval_every, weight_decay=weight_decay, seed=seed,
@@ -80,24 +79,26 @@ def main(argv=None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     results = args.results or RESULTS_DIR / f"false_negatives_{args.dataset}.csv"
-    done = pd.read_csv(results) if results.exists() else None
+    done = pd.read_csv(results) if results.exists() else pd.DataFrame(columns=list(KEY))
+    split = None
     for m in args.ms:
         for oracle in (False, True):
             label = f"DNS({m},{POOL}), pools exclude {EXCLUDED[oracle]}"
-            if done is not None and ((done["sampler_label"] == S.dns(m, POOL).label())
-                                     & (done["excluded"] == EXCLUDED[oracle])
-                                     & (done["weight_decay"] == args.weight_decay)
-                                     & (done["seed"] == args.seed)
-                                     & (done["epoch"] == args.epochs)).any():
+            # A run is done when its last evaluation (its KEY at epoch = --epochs) is there.
+            last = dict(zip(KEY, (args.dataset, S.dns(m, POOL).label(), EXCLUDED[oracle],
+                                  args.weight_decay, args.seed, args.epochs)))
+            if (done[list(KEY)] == pd.Series(last)).all(axis=1).any():
                 print(f"{label}: already in {results}")
                 continue
-            try:
-                rows = run(args.dataset, m, oracle, epochs=args.epochs,
-                           eval_every=args.eval_every, weight_decay=args.weight_decay,
-                           seed=args.seed, threads=args.threads)
-            except DatasetError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 2
+            if split is None:
+                try:
+                    split = load_dataset(args.dataset, seed=args.seed)
+                except DatasetError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    return 2
+            rows = run(args.dataset, split, m, oracle, epochs=args.epochs,
+                       eval_every=args.eval_every, weight_decay=args.weight_decay,
+                       seed=args.seed, threads=args.threads)
             append_rows(results, rows, KEY)
             print(f"{label}: " + ", ".join(f"epoch {r['epoch']} Recall@20 {r['recall@20']:.4f}"
                                            for r in rows), flush=True)

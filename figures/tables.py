@@ -199,17 +199,22 @@ def _seed_verdict(runs: pd.DataFrame, points: pd.DataFrame, family: str, metric:
     if p5["sampler_label"] == p50["sampler_label"]:
         return len(seeds), harder, "same pick at K = 5 and 50"
     complete = grid_runs[grid_runs["seed"].isin(seeds)]
-    parts, beyond = [], True
+    gains = []
     for k in (5, 50):
         col = f"{metric}@{k}"
         a = complete.loc[complete["sampler_label"] == p5["sampler_label"], col]
         b = complete.loc[complete["sampler_label"] == p50["sampler_label"], col]
         gain = (a.mean() - b.mean()) if k == 5 else (b.mean() - a.mean())
-        sd = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)
-        beyond = beyond and gain > sd
-        parts.append(f"K={k}: +{gain:.4f} (sd {sd:.4f})")
-    verdict = "beyond seed noise" if beyond else "within seed noise"
-    return len(seeds), harder, f"{'; '.join(parts)}: {verdict}"
+        gains.append((k, gain, math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2.0)))
+    return len(seeds), harder, _gains_against_noise(gains)
+
+
+def _gains_against_noise(gains) -> str:
+    """``K=5: +gain (sd s); K=50: ...: beyond|within seed noise`` from (k, gain, sd) triples:
+    "beyond" when every gain exceeds its standard deviation."""
+    parts = "; ".join(f"K={k}: +{gain:.4f} (sd {sd:.4f})" for k, gain, sd in gains)
+    beyond = all(gain > sd for _, gain, sd in gains)
+    return f"{parts}: {'beyond' if beyond else 'within'} seed noise"
 
 
 def _spread_verdict(runs: pd.DataFrame, p5: pd.Series, p50: pd.Series, metric: str) -> str:
@@ -223,17 +228,14 @@ def _spread_verdict(runs: pd.DataFrame, p5: pd.Series, p50: pd.Series, metric: s
     if p5["sampler_label"] == p50["sampler_label"]:
         return "same pick at K = 5 and 50"
     spread = runs[runs["sampler_label"].isin(several.index)]
-    parts, beyond = [], True
+    gains = []
     for k in (5, 50):
         col = f"{metric}@{k}"
         gain = p5[col] - p50[col] if k == 5 else p50[col] - p5[col]
-        sd = math.sqrt(spread.groupby("sampler_label")[col].var(ddof=1).mean())
-        beyond = beyond and gain > sd
-        parts.append(f"K={k}: +{gain:.4f} (sd {sd:.4f})")
-    verdict = "beyond seed noise" if beyond else "within seed noise"
+        gains.append((k, gain, math.sqrt(spread.groupby("sampler_label")[col].var(ddof=1).mean())))
     configurations = "1 configuration" if len(several) == 1 else f"{len(several)} configurations"
     seeds = "/".join(map(str, sorted(set(several))))
-    return f"{'; '.join(parts)}: {verdict} (sd from {configurations} with {seeds} seeds)"
+    return f"{_gains_against_noise(gains)} (sd from {configurations} with {seeds} seeds)"
 
 
 def guideline2(frame: pd.DataFrame, dataset: str = "gowalla", model: str = "mf") -> str:
