@@ -112,13 +112,18 @@ def test_pick_one_picks_each_of_the_top_m_uniformly():
     assert w.sum() == 4.0
 
 
-@pytest.mark.parametrize("m", [1, 3, 24, 25, 60, 100])
-def test_top_m_indices_is_a_stable_partial_selection(m):
+@pytest.mark.parametrize("m", [1, 3, 24, 25, 60, S.INSERTION_MAX_M, S.INSERTION_MAX_M + 1, 299,
+                               300, 400])
+@pytest.mark.parametrize("distinct", [False, True])
+def test_top_m_indices_is_a_stable_partial_selection(m, distinct):
+    # both branches (insertion buffer up to INSERTION_MAX_M, argsort above), m >= n, with and
+    # without ties; the oracle is numpy's stable sort
     rng = np.random.default_rng(m)
-    scores = rng.integers(0, 15, size=100).astype(float)
-    sel = np.empty(100, np.int64)
-    S.top_m_indices(scores, m, sel, np.empty(100))
-    np.testing.assert_array_equal(sel[:m], np.argsort(-scores, kind="stable")[:m])
+    for _ in range(20):
+        scores = rng.normal(size=300) if distinct else rng.integers(0, 15, 300).astype(float)
+        sel = np.full(300, -1, np.int64)
+        S.top_m_indices(scores, m, sel, np.empty(300))
+        np.testing.assert_array_equal(sel[:m], np.argsort(-scores, kind="stable")[:m])
 
 
 @pytest.mark.parametrize("kwargs", [dict(kind="dns", m=5, n=4), dict(kind="dns", m=0, n=4),

@@ -72,6 +72,7 @@ FASTMATH = {"reassoc", "contract", "nsz"}
 __all__ = [
     "CHUNK",
     "FASTMATH",
+    "INSERTION_MAX_M",
     "PAIR_CHUNK",
     "POOLS",
     "REDUCTIONS",
@@ -111,6 +112,9 @@ CHUNK = 256
 #: (user, positive) pairs per chunk of :func:`draw_pools` and of the trainer's batches: fixed,
 #: so which xoshiro stream draws which pool does not depend on the thread count.
 PAIR_CHUNK = 64
+#: Largest M for which :func:`top_m_indices` keeps an insertion buffer (measured in
+#: benchmarks/bench_dns_selection.py: faster than a full argsort up to M = N = 200).
+INSERTION_MAX_M = 200
 #: Largest pool size N (the kernels draw items with 32-bit bounded integers).
 MAX_POOL = 2**31 - 1
 
@@ -156,16 +160,14 @@ def new_scratch(n):
 def top_m_indices(scores, m, sel, vals):
     """Indices of the ``m`` largest ``scores`` into ``sel[:m]`` (ties: lower index first).
 
-    Partial selection: an insertion buffer (``vals``, scratch of length >= m) for small m,
-    a stable argsort otherwise.  ``sel[:m]`` is ordered by decreasing score.
+    ``sel[:m]`` is ordered by decreasing score, as ``np.argsort(-scores, kind="stable")[:m]``
+    (tested).  Up to :data:`INSERTION_MAX_M` an insertion buffer in the scratch ``vals``
+    (length >= m), which allocates nothing and on pools of N = 200 beats a full argsort for
+    every M (``benchmarks/bench_dns_selection.py``); above it, a stable argsort.
     """
     n = scores.shape[0]
-    if m >= n:
-        order = np.argsort(-scores, kind="mergesort")
-        for t in range(n):
-            sel[t] = order[t]
-        return
-    if m > 24:
+    m = min(m, n)
+    if m > INSERTION_MAX_M:
         order = np.argsort(-scores, kind="mergesort")
         for t in range(m):
             sel[t] = order[t]
