@@ -112,9 +112,10 @@ CHUNK = 256
 #: (user, positive) pairs per chunk of :func:`draw_pools` and of the trainer's batches: fixed,
 #: so which xoshiro stream draws which pool does not depend on the thread count.
 PAIR_CHUNK = 64
-#: Largest M for which :func:`top_m_indices` keeps an insertion buffer (measured in
-#: benchmarks/bench_dns_selection.py: faster than a full argsort up to M = N = 200).
-INSERTION_MAX_M = 200
+#: Largest M for which :func:`top_m_indices` keeps an insertion buffer (benchmarks/
+#: bench_dns_selection.py, N = 200: 1.2-1.5x faster than a full argsort at M = 100, a wash
+#: at M = 200; its cost grows with M, the argsort's does not).
+INSERTION_MAX_M = 128
 #: Largest pool size N (the kernels draw items with 32-bit bounded integers).
 MAX_POOL = 2**31 - 1
 
@@ -162,8 +163,8 @@ def top_m_indices(scores, m, sel, vals):
 
     ``sel[:m]`` is ordered by decreasing score, as ``np.argsort(-scores, kind="stable")[:m]``
     (tested).  Up to :data:`INSERTION_MAX_M` an insertion buffer in the scratch ``vals``
-    (length >= m), which allocates nothing and on pools of N = 200 beats a full argsort for
-    every M (``benchmarks/bench_dns_selection.py``); above it, a stable argsort.
+    (length >= m), which allocates nothing and on pools of N = 200 beats a full argsort up to
+    M = 100 (``benchmarks/bench_dns_selection.py``); above it, a stable argsort.
     """
     n = scores.shape[0]
     m = min(m, n)
